@@ -1,0 +1,284 @@
+"""One training loop for every model: mini-batch SGD (with optional momentum) and early stopping.
+
+A model is anything with the methods and attributes of `Model` below: `BinaryModel` (task 2),
+`SoftmaxModel` (tasks 3 and 4) and `TwoLayerModel` (task 5) all train through `BaseTrainer`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+from tqdm import tqdm
+
+from dataloaders import Splits, batch_loader
+
+History = dict[str, dict[int, float]]
+
+
+class Model(Protocol):
+    """What the trainer needs of a model."""
+
+    ws: list[np.ndarray]  # parameters, updated in place
+    grads: list[np.ndarray]  # d(cost)/d(ws), same shapes, set by backward
+
+    def forward(self, X: np.ndarray) -> np.ndarray: ...
+    def backward(self, X: np.ndarray, outputs: np.ndarray, targets: np.ndarray) -> None: ...
+    def loss(self, targets: np.ndarray, outputs: np.ndarray) -> float: ...
+
+
+def accuracy(targets: np.ndarray, outputs: np.ndarray) -> float:
+    """Fraction of correct predictions.
+
+    targets, outputs: [N, 1] (binary: target in {0, 1}, output = P(class 1), predicted 1 when
+    >= 0.5) or [N, K] (one-hot targets, class probabilities, predicted class = argmax).
+    """
+    if outputs.shape[1] == 1:
+        return float(np.mean((outputs >= 0.5) == (targets >= 0.5)))
+    return float(np.mean(outputs.argmax(axis=1) == targets.argmax(axis=1)))
+
+
+class TrainingDivergedError(ArithmeticError):
+    """The training loss became NaN or infinite."""
+
+
+class Validation(NamedTuple):
+    """Metrics at one validation point; `train_*` are over the whole training set."""
+
+    step: int
+    epoch: float
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+
+
+class BaseTrainer:
+    """Train `model` on (X_train, Y_train), validating on (X_val, Y_val) every 20 % of an epoch.
+
+    Each step: forward a batch, record its loss, backward, then for every parameter w with
+    gradient g and velocity v: v <- momentum * v - learning_rate * g; w <- w + v
+    (plain SGD when momentum is 0). Batches have `batch_size` samples; a last smaller one is
+    dropped, so an epoch has len(X_train) // batch_size steps.
+
+    Early stopping: training stops once the validation loss has not improved for
+    `early_stopping_patience` validations in a row (None: never), and the weights of the best
+    validation are restored at the end.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        learning_rate: float,
+        batch_size: int,
+        shuffle_dataset: bool,
+        X_train: np.ndarray,
+        Y_train: np.ndarray,
+        X_val: np.ndarray,
+        Y_val: np.ndarray,
+        *,
+        early_stopping_patience: int | None = 10,
+        seed: int = 0,
+        momentum: float = 0.0,
+        validations_per_epoch: int = 5,
+        description: str = "training",
+    ) -> None:
+        if len(X_train) < batch_size:
+            raise ValueError(
+                f"batch size {batch_size} is larger than the training set ({len(X_train)} samples)"
+            )
+        self.model = model
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.shuffle_dataset = shuffle_dataset
+        self.X_train, self.Y_train = X_train, Y_train
+        self.X_val, self.Y_val = X_val, Y_val
+        self.early_stopping_patience = early_stopping_patience
+        self.momentum = momentum
+        self.description = description
+        self.rng = np.random.default_rng(seed)
+        self.num_batches_per_epoch = len(X_train) // batch_size
+        self.num_steps_per_val = max(1, self.num_batches_per_epoch // validations_per_epoch)
+        self.velocities = [np.zeros_like(w) for w in model.ws]
+        self.validations: list[Validation] = []
+        self.global_step = 0
+        self.stopped_at_step: int | None = None
+        self.stopped_at_epoch: int | None = None
+        self.best_validation: Validation | None = None
+        self._best_weights: list[np.ndarray] = []
+        self._validations_since_best = 0
+
+    def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> float:
+        """One SGD step on a batch; returns the batch loss of the forward pass it used."""
+        outputs = self.model.forward(X_batch)
+        loss = self.model.loss(Y_batch, outputs)
+        if not np.isfinite(loss):
+            raise TrainingDivergedError(
+                f"the training loss became {loss} at step {self.global_step}: the learning rate "
+                f"{self.learning_rate:g} is too large for this model; try a smaller one "
+                f"(e.g. --lr {self.learning_rate / 10:g})"
+            )
+        self.model.backward(X_batch, outputs, Y_batch)
+        for w, grad, velocity in zip(self.model.ws, self.model.grads, self.velocities, strict=True):
+            velocity *= self.momentum
+            velocity -= self.learning_rate * grad
+            w += velocity
+        return loss
+
+    def validation_step(self) -> Validation:
+        """Loss and accuracy on the whole training and validation sets, one forward pass each."""
+        train_outputs = self.model.forward(self.X_train)
+        val_outputs = self.model.forward(self.X_val)
+        return Validation(
+            step=self.global_step,
+            epoch=self.global_step / self.num_batches_per_epoch,
+            train_loss=self.model.loss(self.Y_train, train_outputs),
+            train_accuracy=accuracy(self.Y_train, train_outputs),
+            val_loss=self.model.loss(self.Y_val, val_outputs),
+            val_accuracy=accuracy(self.Y_val, val_outputs),
+        )
+
+    def _record_validation(self, validation: Validation) -> bool:
+        """Keep the validation and the best weights so far; True once patience has run out."""
+        self.validations.append(validation)
+        if self.best_validation is None or validation.val_loss < self.best_validation.val_loss:
+            self.best_validation = validation
+            self._best_weights = [w.copy() for w in self.model.ws]
+            self._validations_since_best = 0
+            return False
+        self._validations_since_best += 1
+        patience = self.early_stopping_patience
+        return patience is not None and self._validations_since_best >= patience
+
+    def train(self, num_epochs: int) -> tuple[History, History]:
+        """Run up to `num_epochs` epochs; return (train_history, val_history).
+
+        Both are {"loss": {step: value}, "accuracy": {step: value}}; the training loss is the
+        batch loss at every step, the accuracies and validation loss are at validation points.
+        """
+        train_history: History = {"loss": {}, "accuracy": {}}
+        val_history: History = {"loss": {}, "accuracy": {}}
+        progress = tqdm(range(num_epochs), desc=self.description, unit="epoch", disable=None)
+        for epoch in progress:
+            batches = batch_loader(
+                self.X_train, self.Y_train, self.batch_size, self.shuffle_dataset, rng=self.rng
+            )
+            for X_batch, Y_batch in batches:
+                train_history["loss"][self.global_step] = self.train_step(X_batch, Y_batch)
+                if self.global_step % self.num_steps_per_val == 0:
+                    validation = self.validation_step()
+                    train_history["accuracy"][self.global_step] = validation.train_accuracy
+                    val_history["loss"][self.global_step] = validation.val_loss
+                    val_history["accuracy"][self.global_step] = validation.val_accuracy
+                    progress.set_postfix(val_loss=f"{validation.val_loss:.3f}")
+                    if self._record_validation(validation):
+                        self.stopped_at_step, self.stopped_at_epoch = self.global_step, epoch + 1
+                self.global_step += 1
+                if self.stopped_at_step is not None:
+                    break
+            if self.stopped_at_step is not None:
+                break
+        progress.close()
+        if self.early_stopping_patience is not None and self.best_validation is not None:
+            self._restore_best_weights()
+        return train_history, val_history
+
+    def _restore_best_weights(self) -> None:
+        for w, best in zip(self.model.ws, self._best_weights, strict=True):
+            w[...] = best
+        best = self.best_validation
+        stop = (
+            f"Early stopping at step {self.stopped_at_step} (epoch {self.stopped_at_epoch})"
+            if self.stopped_at_step is not None
+            else "Ran all epochs"
+        )
+        tqdm.write(
+            f"{self.description}: {stop}; restored the weights of step {best.step} "
+            f"(best validation loss {best.val_loss:.4f})."
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Hyperparameters shared by a task's runs (from the command line)."""
+
+    learning_rate: float
+    batch_size: int
+    epochs: int
+    seed: int
+
+
+@dataclass
+class Run:
+    """A finished training run: its JSON record, its histories and the trained model."""
+
+    record: dict[str, Any]
+    train_history: History
+    val_history: History
+    model: Model
+
+
+def evaluate(model: Model, X: np.ndarray, Y: np.ndarray) -> tuple[float, float]:
+    """(loss, accuracy) of `model` on a whole split, from one forward pass."""
+    outputs = model.forward(X)
+    return model.loss(Y, outputs), accuracy(Y, outputs)
+
+
+def run_experiment(
+    name: str,
+    model: Model,
+    data: Splits,
+    settings: Settings,
+    *,
+    shuffle: bool,
+    early_stopping_patience: int | None,
+    momentum: float = 0.0,
+    hyperparameters: dict[str, Any] | None = None,
+) -> Run:
+    """Train `model` with `settings`, then evaluate it on train, validation and test.
+
+    `data` holds pre-processed inputs and targets in the form the model's loss expects.
+    `hyperparameters` are extra entries for the record (e.g. l2_lambda). The test split is
+    read here only, after training.
+    """
+    trainer = BaseTrainer(
+        model,
+        settings.learning_rate,
+        settings.batch_size,
+        shuffle,
+        data.X_train,
+        data.Y_train,
+        data.X_val,
+        data.Y_val,
+        early_stopping_patience=early_stopping_patience,
+        seed=settings.seed,
+        momentum=momentum,
+        description=name,
+    )
+    start = time.perf_counter()
+    train_history, val_history = trainer.train(settings.epochs)
+    seconds = time.perf_counter() - start
+    record: dict[str, Any] = {
+        "name": name,
+        "learning_rate": settings.learning_rate,
+        "batch_size": settings.batch_size,
+        "epochs": settings.epochs,
+        "shuffle": shuffle,
+        "early_stopping_patience": early_stopping_patience,
+        "seed": settings.seed,
+        **(hyperparameters or {}),
+        "steps": trainer.global_step,
+        "stopped_at_step": trainer.stopped_at_step,
+        "stopped_at_epoch": trainer.stopped_at_epoch,
+        "best_step": trainer.best_validation.step if trainer.best_validation else None,
+    }
+    for split in ("train", "val", "test"):
+        loss, accuracy = evaluate(model, getattr(data, f"X_{split}"), getattr(data, f"Y_{split}"))
+        record[f"{split}_loss"], record[f"{split}_accuracy"] = loss, accuracy
+    record["seconds"] = round(seconds, 3)
+    record["history"] = {
+        key: [getattr(v, key) for v in trainer.validations] for key in Validation._fields
+    }
+    return Run(record, train_history, val_history, model)
