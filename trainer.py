@@ -236,12 +236,14 @@ def run_experiment(
     early_stopping_patience: int | None,
     momentum: float = 0.0,
     hyperparameters: dict[str, Any] | None = None,
+    evaluate_test: bool = True,
 ) -> Run:
     """Train `model` with `settings`, then evaluate it on train, validation and test.
 
     `data` holds pre-processed inputs and targets in the form the model's loss expects.
     `hyperparameters` are extra entries for the record (e.g. l2_lambda). The test split is
-    read here only, after training.
+    read here only, after training, and not at all with `evaluate_test` False (a
+    hyperparameter search): test_loss and test_accuracy are then None.
     """
     trainer = BaseTrainer(
         model,
@@ -275,8 +277,11 @@ def run_experiment(
         "best_step": trainer.best_validation.step if trainer.best_validation else None,
     }
     for split in ("train", "val", "test"):
-        loss, accuracy = evaluate(model, getattr(data, f"X_{split}"), getattr(data, f"Y_{split}"))
-        record[f"{split}_loss"], record[f"{split}_accuracy"] = loss, accuracy
+        if split == "test" and not evaluate_test:
+            record["test_loss"] = record["test_accuracy"] = None
+            continue
+        X, Y = getattr(data, f"X_{split}"), getattr(data, f"Y_{split}")
+        record[f"{split}_loss"], record[f"{split}_accuracy"] = evaluate(model, X, Y)
     record["seconds"] = round(seconds, 3)
     record["history"] = {
         key: [getattr(v, key) for v in trainer.validations] for key in Validation._fields
