@@ -1,0 +1,52 @@
+# `make report` builds everything from a fresh clone; `make test` runs the test suite.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Offline copy of MNIST: use ../shared/mnist when MNIST_DIR is not set and that folder exists.
+ifeq ($(MNIST_DIR),)
+ifneq ($(wildcard ../shared/mnist/train-images-idx3-ubyte.gz),)
+export MNIST_DIR := $(abspath ../shared/mnist)
+endif
+endif
+
+CORE := dataloaders.py trainer.py utils.py $(STAMP)
+RESULTS := results/task2.json results/task3.json results/task4.json
+TEX_PACKAGES := texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc
+
+.PHONY: figures test lint tex clean
+
+figures: $(RESULTS)
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+results/task2.json: task2.py $(CORE)
+	$(BIN)/python task2.py
+results/task3.json: task3.py $(CORE)
+	$(BIN)/python task3.py
+results/task4.json: task4.py task3.py $(CORE)
+	$(BIN)/python task4.py
+
+# xelatex and pandoc for the PDF: installed with apt-get when missing and run as root.
+tex:
+	@if command -v xelatex >/dev/null && command -v pandoc >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEX_PACKAGES); \
+	else \
+		echo "xelatex or pandoc is missing; install them with: sudo apt-get install $(TEX_PACKAGES)"; \
+	fi
+
+test: $(STAMP) tex
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf figures results report.pdf report.html

@@ -1,0 +1,166 @@
+"""The task scripts end to end on --quick runs: figures, results, determinism, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import task2
+import task3
+import task4
+from utils import REPO
+
+RUN_KEYS = {
+    "name",
+    "learning_rate",
+    "batch_size",
+    "epochs",
+    "shuffle",
+    "early_stopping_patience",
+    "seed",
+    "steps",
+    "stopped_at_step",
+    "stopped_at_epoch",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "test_loss",
+    "test_accuracy",
+    "seconds",
+    "history",
+    "best_step",
+}
+TASKS = {
+    "task2": (
+        task2,
+        ["no_shuffle", "early_stopping", "shuffle"],
+        ["task2b_loss", "task2c_accuracy", "task2d_early_stopping", "task2e_shuffle"],
+    ),
+    "task3": (
+        task3,
+        ["early_stopping", "no_early_stopping"],
+        ["task3b_loss", "task3c_accuracy", "task3d_overfitting"],
+    ),
+    "task4": (
+        task4,
+        ["lambda_0", "lambda_0.002", "lambda_0.02", "lambda_0.2", "lambda_2"],
+        ["task4b_weights", "task4c_val_accuracy", "task4e_l2_norm"],
+    ),
+}
+
+
+def run_quick(task: str, mnist_dir: Path, *extra: str) -> dict:
+    module = TASKS[task][0]
+    module.main(["--quick", "--data-dir", str(mnist_dir), *extra])
+    return json.loads((Path(os.environ["RESULTS_DIR"]) / f"{task}.json").read_text())
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_quick_run_writes_figures_and_results(task: str, mnist_dir: Path, output_dirs) -> None:
+    figures, _ = output_dirs
+    _, names, figure_names = TASKS[task]
+    results = run_quick(task, mnist_dir)
+    assert [run["name"] for run in results["runs"]] == names
+    for run in results["runs"]:
+        assert run.keys() >= RUN_KEYS
+        assert run["epochs"] == 3 and run["steps"] > 0
+        assert 0 <= run["test_accuracy"] <= 1 and run["test_loss"] > 0
+        if task != "task2":
+            assert "l2_lambda" in run
+        if task == "task4":
+            assert run["weight_norm"] > 0
+    for name in figure_names:
+        assert (figures / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(figures.glob(".*.tmp"))
+
+
+def test_task4_weight_norm_falls_as_lambda_grows(mnist_dir: Path, output_dirs) -> None:
+    runs = run_quick("task4", mnist_dir)["runs"]
+    norms = [run["weight_norm"] for run in runs]
+    assert norms == sorted(norms, reverse=True)
+
+
+def test_same_seed_gives_identical_results(mnist_dir: Path, output_dirs) -> None:
+    def without_seconds(results: dict) -> list[dict]:
+        return [{k: v for k, v in run.items() if k != "seconds"} for run in results["runs"]]
+
+    first = run_quick("task2", mnist_dir)
+    second = run_quick("task2", mnist_dir)
+    other_seed = run_quick("task2", mnist_dir, "--seed", "1")
+    assert without_seconds(first) == without_seconds(second)
+    shuffled = [run for run in without_seconds(other_seed) if run["shuffle"]]
+    assert shuffled != [run for run in without_seconds(first) if run["shuffle"]]
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--lr", "0"], "argument --lr: must be greater than 0"),
+        (["--lr", "-1"], "argument --lr: must be greater than 0"),
+        (["--batch-size", "0"], "argument --batch-size: must be at least 1"),
+        (["--batch-size", "5000"], "5000 is larger than the training set"),
+        (["--epochs", "0"], "argument --epochs: must be at least 1"),
+    ],
+)
+def test_invalid_values_are_refused(
+    flags: list[str], message: str, mnist_dir: Path, output_dirs, capsys
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        task3.main(["--quick", "--data-dir", str(mnist_dir), *flags])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def script(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **env},
+    )
+
+
+def test_missing_data_is_one_clear_line(tmp_path: Path) -> None:
+    result = script("task2.py", "--quick", "--data-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "lacks train-images-idx3-ubyte.gz" in result.stderr
+
+
+def test_diverging_training_is_one_clear_line(mnist_dir: Path, tmp_path: Path) -> None:
+    result = script(
+        "task3.py",
+        "--quick",
+        "--lr",
+        "1e38",
+        "--data-dir",
+        str(mnist_dir),
+        FIGURES_DIR=str(tmp_path),
+        RESULTS_DIR=str(tmp_path),
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "try a smaller one" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_script_runs_quietly_off_a_terminal(mnist_dir: Path, tmp_path: Path) -> None:
+    result = script(
+        "task2.py",
+        "--quick",
+        "--data-dir",
+        str(mnist_dir),
+        FIGURES_DIR=str(tmp_path),
+        RESULTS_DIR=str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "it/s" not in result.stderr and "epoch/s" not in result.stderr
+    assert "no_shuffle" in result.stdout and (tmp_path / "task2.json").exists()

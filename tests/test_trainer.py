@@ -1,0 +1,120 @@
+"""The shared training loop: history format, early stopping, restoring weights, the NaN guard."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+from task2 import BinaryModel
+from trainer import BaseTrainer, TrainingDivergedError, Validation
+
+
+def separable_data(n: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Small noisy inputs with a bias column; the target is the sign of the first feature."""
+    rng = np.random.default_rng(seed)
+    X = np.hstack([rng.uniform(-0.1, 0.1, (n, 784)), np.ones((n, 1))])
+    X[:, 0] = rng.choice([-1.0, 1.0], n)
+    return X, (X[:, :1] > 0).astype(float)
+
+
+def make_trainer(cls: type[BaseTrainer] = BaseTrainer, **options) -> BaseTrainer:
+    X, Y = separable_data()
+    X_val, Y_val = separable_data(32, seed=1)
+    options.setdefault("early_stopping_patience", None)
+    return cls(BinaryModel(), 0.1, 8, False, X, Y, X_val, Y_val, **options)
+
+
+class ScriptedTrainer(BaseTrainer):
+    """Reports scripted validation losses and remembers the weights at each validation."""
+
+    script: ClassVar[list[float]] = []
+
+    def validation_step(self) -> Validation:
+        self.snapshots = [*getattr(self, "snapshots", []), self.model.w.copy()]
+        loss = self.script[len(self.validations)]
+        return Validation(self.global_step, 0.0, loss, 0.5, loss, 0.5)
+
+
+def test_history_has_every_step_and_every_validation() -> None:
+    trainer = make_trainer()
+    train_history, val_history = trainer.train(num_epochs=3)
+    assert trainer.num_batches_per_epoch == 8 and trainer.num_steps_per_val == 1
+    assert list(train_history["loss"]) == list(range(24))
+    assert list(val_history["loss"]) == list(range(24))
+    assert set(train_history["accuracy"]) == set(val_history["accuracy"])
+    assert val_history["accuracy"][23] == 1.0
+
+
+def test_validation_every_fifth_of_an_epoch() -> None:
+    X, Y = separable_data(200)
+    trainer = BaseTrainer(BinaryModel(), 0.1, 4, True, X, Y, X[:10], Y[:10])
+    _, val_history = trainer.train(num_epochs=1)
+    assert list(val_history["loss"]) == [0, 10, 20, 30, 40]
+
+
+@pytest.mark.parametrize("patience, stop_validation", [(3, 5), (1, 3)])
+def test_early_stopping_stops_at_the_right_validation_and_restores_best(
+    patience: int, stop_validation: int
+) -> None:
+    ScriptedTrainer.script = [1.0, 0.9, 0.8, 0.85, 0.86, 0.87, 0.5, 0.4] + [0.3] * 20
+    trainer = make_trainer(ScriptedTrainer, early_stopping_patience=patience)
+    trainer.train(num_epochs=3)
+    assert len(trainer.validations) == stop_validation + 1
+    assert trainer.stopped_at_step == stop_validation * trainer.num_steps_per_val
+    assert trainer.stopped_at_epoch == 1
+    assert trainer.best_validation.val_loss == 0.8
+    np.testing.assert_array_equal(trainer.model.w, trainer.snapshots[2])
+
+
+def test_without_early_stopping_the_final_weights_stay() -> None:
+    ScriptedTrainer.script = [1.0, 0.5] + [0.9] * 30
+    trainer = make_trainer(ScriptedTrainer, early_stopping_patience=None)
+    trainer.train(num_epochs=3)
+    assert trainer.stopped_at_step is None and trainer.global_step == 24
+    assert not np.array_equal(trainer.model.w, trainer.snapshots[1])
+
+
+def test_nan_loss_stops_with_a_hint() -> None:
+    class Exploding(BinaryModel):
+        def loss(self, targets: np.ndarray, outputs: np.ndarray) -> float:
+            return float("nan")
+
+    X, Y = separable_data()
+    trainer = BaseTrainer(Exploding(), 3.0, 8, False, X, Y, X, Y)
+    with pytest.raises(TrainingDivergedError, match=r"became nan at step 0.*--lr 0\.3"):
+        trainer.train(num_epochs=1)
+
+
+def test_momentum_zero_is_plain_sgd_and_momentum_accumulates() -> None:
+    X, Y = separable_data()
+    plain = make_trainer()
+    plain.train_step(X[:8], Y[:8])
+    model = BinaryModel()
+    model.backward(X[:8], model.forward(X[:8]), Y[:8])
+    np.testing.assert_allclose(plain.model.w, -0.1 * model.grad)
+
+    heavy = make_trainer(momentum=0.9)
+    heavy.train_step(X[:8], Y[:8])
+    first = heavy.model.w.copy()
+    heavy.train_step(X[:8], Y[:8])
+    velocity = heavy.model.w - first
+    assert np.linalg.norm(velocity) > np.linalg.norm(first)
+
+
+def test_shuffled_training_is_reproducible_by_seed() -> None:
+    X, Y = separable_data()
+    weights = []
+    for seed in (0, 0, 1):
+        trainer = BaseTrainer(BinaryModel(), 0.1, 8, True, X, Y, X, Y, seed=seed)
+        trainer.train(num_epochs=2)
+        weights.append(trainer.model.w)
+    np.testing.assert_array_equal(weights[0], weights[1])
+    assert not np.array_equal(weights[0], weights[2])
+
+
+def test_batch_larger_than_training_set_is_refused() -> None:
+    X, Y = separable_data(10)
+    with pytest.raises(ValueError, match="larger than the training set"):
+        BaseTrainer(BinaryModel(), 0.1, 11, False, X, Y, X, Y)
