@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     data = utils.prepare_data(parser, args, load_binary_dataset, num_classes=None)
 
     def train(name: str, shuffle: bool, patience: int | None) -> Run:
-        model = BinaryModel(dtype=utils.TRAINING_DTYPE)
+        model = BinaryModel(dtype=data.X_train.dtype)
         return run_experiment(
             name, model, data, settings, shuffle=shuffle, early_stopping_patience=patience
         )

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 import utils
-from dataloaders import IMAGE_PIXELS, load_full_mnist
+from dataloaders import IMAGE_PIXELS, Splits, load_full_mnist
 from trainer import Run, Settings, accuracy, run_experiment
 
 NUM_CLASSES = 10
@@ -79,10 +79,10 @@ def calculate_accuracy(X: np.ndarray, targets: np.ndarray, model: SoftmaxModel) 
 
 
 def train_softmax(
-    name: str, data, settings: Settings, l2_reg_lambda: float, patience: int | None
+    name: str, data: Splits, settings: Settings, l2_reg_lambda: float, patience: int | None
 ) -> Run:
     """One softmax-regression run with shuffling (shared by tasks 3 and 4)."""
-    model = SoftmaxModel(l2_reg_lambda, dtype=utils.TRAINING_DTYPE)
+    model = SoftmaxModel(l2_reg_lambda, dtype=data.X_train.dtype)
     return run_experiment(
         name,
         model,

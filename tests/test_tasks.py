@@ -164,3 +164,12 @@ def test_script_runs_quietly_off_a_terminal(mnist_dir: Path, tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     assert "it/s" not in result.stderr and "epoch/s" not in result.stderr
     assert "no_shuffle" in result.stdout and (tmp_path / "task2.json").exists()
+
+
+def test_float64_training_matches_float32(mnist_dir: Path, output_dirs) -> None:
+    single = run_quick("task3", mnist_dir)["runs"]
+    double = run_quick("task3", mnist_dir, "--dtype", "float64")["runs"]
+    for run32, run64 in zip(single, double, strict=True):
+        assert run32["steps"] == run64["steps"]
+        assert abs(run32["test_accuracy"] - run64["test_accuracy"]) <= 0.01
+        assert run32["test_loss"] == pytest.approx(run64["test_loss"], rel=1e-3)
