@@ -16,7 +16,12 @@ CORE := dataloaders.py trainer.py utils.py $(STAMP)
 RESULTS := results/task2.json results/task3.json results/task4.json
 TEX_PACKAGES := texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc
 
-.PHONY: figures test lint tex clean
+.PHONY: report figures test lint tex clean
+
+# The report is rebuilt every time (the notebook executes in about 15 s); the task scripts
+# run only when their results are missing or older than their code.
+report: $(RESULTS) $(STAMP) tex
+	$(BIN)/python build_report.py
 
 figures: $(RESULTS)
 

@@ -206,12 +206,23 @@ def results_dir() -> Path:
     return Path(os.environ.get("RESULTS_DIR") or REPO / "results")
 
 
+def _new_file_mode() -> int:
+    """Permissions of a newly created file: 0666 minus the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+NEW_FILE_MODE = _new_file_mode()
+
+
 @contextmanager
 def atomic_write(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temporary file beside `path`; it replaces `path` only when the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(temporary, NEW_FILE_MODE)  # mkstemp makes the file private (0600)
         with os.fdopen(fd, mode) as file:
             yield file
         os.replace(temporary, path)

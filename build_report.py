@@ -1,0 +1,175 @@
+"""Build the report: execute report.ipynb against results/ and export it as report.pdf.
+
+    python build_report.py [--html] [--output PATH]
+
+The notebook is executed in a fresh kernel (so every number in its text comes from the
+current results/*.json), the title block is filled from report_metadata.toml, and the
+executed notebook is exported without code, prompts or stderr: as PDF through nbconvert's
+LaTeX route (pandoc + xelatex, template in report_template/), or as a self-contained HTML
+page with --html or when pandoc or xelatex is missing. The output file is written
+atomically; report.ipynb itself is never modified.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from nbconvert.exporters import HTMLExporter, PDFExporter
+from nbconvert.exporters.pdf import LatexFailed
+
+import report_helpers
+from utils import atomic_write
+
+ROOT = Path(__file__).resolve().parent
+NOTEBOOK = ROOT / "report.ipynb"
+TITLE_BLOCK = ROOT / "report_metadata.toml"
+LATEX_TOOLS = ("pandoc", "xelatex")
+TEX_PACKAGES = "texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc"
+CELL_TIMEOUT_SECONDS = 300
+# What the reader sees: outputs only, no code and no In/Out prompts.
+EXPORT_OPTIONS = {
+    "exclude_input": True,
+    "exclude_input_prompt": True,
+    "exclude_output_prompt": True,
+}
+LATEX_OPTIONS = {
+    "template_name": "report_template",
+    "extra_template_basedirs": [str(ROOT)],
+    **EXPORT_OPTIONS,
+}
+
+
+class ReportError(RuntimeError):
+    """The report cannot be built; the message says why and what to do."""
+
+
+def read_title_block(path: Path = TITLE_BLOCK) -> dict[str, Any]:
+    """Notebook metadata for the title block, from the TOML file at `path`.
+
+    Returns {"title": str, "authors": [{"name": str}, ...], "report": {"course", "date"}},
+    the keys nbconvert's LaTeX template and report_template/ read.
+    """
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ReportError(f"{path} is missing: it holds the report's title block") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ReportError(f"{path} is not valid TOML ({exc}); fix that line") from exc
+    examples = {"course": '"..."', "title": '"..."', "authors": '["Ada Lovelace"]', "date": '""'}
+    for key, example in examples.items():
+        value = values.get(key)
+        valid = (
+            isinstance(value, list) and all(isinstance(name, str) for name in value)
+            if key == "authors"
+            else isinstance(value, str)
+        )
+        if not valid:
+            raise ReportError(f"{path}: set `{key}`, e.g. {key} = {example}")
+    return {
+        "title": values["title"],
+        "authors": [{"name": author} for author in values["authors"]],
+        "report": {"course": values["course"], "date": values["date"]},
+    }
+
+
+def execute(notebook: nbformat.NotebookNode) -> None:
+    """Run every cell of `notebook` in place, with the repository as working directory."""
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT_SECONDS,
+        kernel_name="python3",
+        # The kernel's own log (start-up notices) is not part of the report.
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        resources={"metadata": {"path": str(ROOT)}},
+    )
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        last_line = str(exc).strip().splitlines()[-1]
+        raise ReportError(f"report.ipynb failed while running: {last_line}") from exc
+
+
+def drop_stderr(notebook: nbformat.NotebookNode) -> None:
+    """Remove warnings and progress bars (the stderr stream) from every output."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [
+                output
+                for output in cell.outputs
+                if not (output.output_type == "stream" and output.name == "stderr")
+            ]
+
+
+def missing_latex_tools() -> list[str]:
+    """Which of pandoc and xelatex, needed for the PDF, are not on the PATH."""
+    return [tool for tool in LATEX_TOOLS if shutil.which(tool) is None]
+
+
+def export(notebook: nbformat.NotebookNode, pdf: bool) -> bytes:
+    """The executed notebook as PDF (LaTeX route) or as self-contained HTML, without code."""
+    resources = {"metadata": {"path": str(ROOT)}}
+    if not pdf:
+        exporter = HTMLExporter(embed_images=True, **EXPORT_OPTIONS)
+        html, _ = exporter.from_notebook_node(notebook, resources)
+        return html.encode("utf-8")
+    exporter = PDFExporter(**LATEX_OPTIONS)
+    try:
+        document, _ = exporter.from_notebook_node(notebook, resources)
+    except LatexFailed as exc:
+        errors = [line for line in str(exc).splitlines() if line.startswith("!")]
+        raise ReportError(
+            "xelatex could not typeset the report: "
+            + ("; ".join(errors[:3]) or "see the LaTeX log above")
+        ) from exc
+    return document
+
+
+def build(output: Path | None = None, html: bool = False, title_block: Path = TITLE_BLOCK) -> Path:
+    """Execute the notebook and write the report; returns the path written."""
+    missing = report_helpers.missing_results()
+    if missing:
+        names = ", ".join(str(path) for path in missing)
+        raise ReportError(f"missing results: {names}; {report_helpers.rerun_hint()}")
+    tools = missing_latex_tools()
+    pdf = not html and not tools
+    if not html and tools:
+        print(
+            f"build_report.py: {' and '.join(tools)} not found, so writing HTML instead of PDF. "
+            f"For the PDF install them (Debian/Ubuntu: sudo apt-get install {TEX_PACKAGES}) "
+            "and run `make report` again.",
+            file=sys.stderr,
+        )
+    output = output or ROOT / ("report.pdf" if pdf else "report.html")
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    notebook.metadata.update(read_title_block(title_block))
+    execute(notebook)
+    drop_stderr(notebook)
+    document = export(notebook, pdf)
+    with atomic_write(output, "wb") as file:
+        file.write(document)
+    return output
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--html", action="store_true", help="write HTML instead of PDF")
+    parser.add_argument(
+        "--output", type=Path, help="where to write (default: report.pdf or report.html)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        print(f"wrote {build(args.output, args.html)}")
+    except (ReportError, report_helpers.MissingResultsError) as exc:
+        sys.exit(f"build_report.py: error: {exc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""report.ipynb and build_report.py: executed against --quick results, exported to PDF and HTML."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbconvert.exporters import LatexExporter
+
+import build_report
+import report_helpers as rh
+
+# A test accuracy no quick run produces, planted in the results to prove the text reads them.
+PLANTED_ACCURACY = 0.123456
+
+
+def run_quick_tasks(mnist_dir: Path) -> None:
+    """Write quick results and figures of every task the report reads."""
+    for task in rh.REPORT_TASKS:
+        importlib.import_module(task).main(["--quick", "--data-dir", str(mnist_dir)])
+
+
+@pytest.fixture(scope="module")
+def quick_outputs(
+    tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path
+) -> Iterator[tuple[Path, Path]]:
+    """(figures, results) of --quick runs, with one planted test accuracy; set in the env."""
+    root = tmp_path_factory.mktemp("quick")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FIGURES_DIR", str(root / "figures"))
+        patch.setenv("RESULTS_DIR", str(root / "results"))
+        run_quick_tasks(mnist_dir)
+        path = root / "results" / "task2.json"
+        results = json.loads(path.read_text())
+        results["runs"][0]["test_accuracy"] = PLANTED_ACCURACY
+        path.write_text(json.dumps(results))
+        yield root / "figures", root / "results"
+
+
+@pytest.fixture(scope="module")
+def executed(quick_outputs: tuple[Path, Path]) -> nbformat.NotebookNode:
+    """The report notebook, executed against the quick results, as build_report prepares it."""
+    notebook = nbformat.read(build_report.NOTEBOOK, as_version=4)
+    notebook.metadata.update(build_report.read_title_block())
+    build_report.execute(notebook)
+    build_report.drop_stderr(notebook)
+    return notebook
+
+
+def rendered_text(notebook: nbformat.NotebookNode) -> str:
+    """The Markdown of the notebook's cells and of its code cells' Markdown outputs."""
+    parts = []
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            parts.append(cell.source)
+        for output in cell.get("outputs", []):
+            parts.append(output.get("data", {}).get("text/markdown", ""))
+    return "\n".join(parts)
+
+
+def test_notebook_is_committed_without_outputs() -> None:
+    notebook = nbformat.read(build_report.NOTEBOOK, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code
+    assert all(cell.outputs == [] and cell.execution_count is None for cell in code)
+
+
+def test_notebook_has_a_section_for_every_question() -> None:
+    notebook = nbformat.read(build_report.NOTEBOOK, as_version=4)
+    headings = re.findall(r"^#+ (Task \d[a-e]?)\b", rendered_text(notebook), re.MULTILINE)
+    questions = ["Task 1a", "Task 1b", "Task 2a", "Task 2b", "Task 2c", "Task 2d", "Task 2e",
+                 "Task 3a", "Task 3b", "Task 3c", "Task 3d",
+                 "Task 4a", "Task 4b", "Task 4c", "Task 4d", "Task 4e"]  # fmt: skip
+    assert [h for h in headings if h in questions] == questions
+
+
+def test_executed_notebook_has_no_errors_or_stderr(executed: nbformat.NotebookNode) -> None:
+    for cell in executed.cells:
+        for output in cell.get("outputs", []):
+            assert output.output_type != "error"
+            assert not (output.output_type == "stream" and output.name == "stderr")
+
+
+def test_text_carries_the_numbers_of_the_results(
+    executed: nbformat.NotebookNode, quick_outputs: tuple[Path, Path]
+) -> None:
+    text = rendered_text(executed)
+    assert rh.percent(PLANTED_ACCURACY) in text
+    for task in rh.REPORT_TASKS:
+        for run in rh.load_task(task).runs.values():
+            for key in ("train_accuracy", "val_accuracy", "test_accuracy"):
+                assert rh.percent(run[key]) in text, (task, run["name"], key)
+            assert rh.loss(run["test_loss"]) in text, (task, run["name"])
+            if "weight_norm" in run:
+                assert rh.number(run["weight_norm"]) in text, run["name"]
+    stopped = rh.load_task("task2").run("early_stopping")
+    assert rh.stop_description(stopped) in text or rh.integer(stopped["best_step"]) in text
+    figures = {path.name for path in quick_outputs[0].iterdir()}
+    shown = set(re.findall(r"(task\w+\.png)", text))
+    assert shown and shown <= figures
+
+
+def test_pdf_export(executed: nbformat.NotebookNode) -> None:
+    if missing := build_report.missing_latex_tools():
+        pytest.fail(f"the PDF test needs {missing}: install {build_report.TEX_PACKAGES}")
+    document = build_report.export(executed, pdf=True)
+    assert document.startswith(b"%PDF") and document.rstrip().endswith(b"%%EOF")
+    assert len(document) > 200_000  # the figures are embedded
+
+
+def test_latex_stays_within_the_margins(executed: nbformat.NotebookNode, tmp_path: Path) -> None:
+    if missing := build_report.missing_latex_tools():
+        pytest.fail(f"the PDF test needs {missing}: install {build_report.TEX_PACKAGES}")
+    exporter = LatexExporter(**build_report.LATEX_OPTIONS)
+    latex, _ = exporter.from_notebook_node(executed, {"metadata": {"path": str(build_report.ROOT)}})
+    title_block = build_report.read_title_block()
+    assert f"\\title{{{title_block['title']}}}" in latex
+    assert title_block["authors"][0]["name"] in latex
+    assert "\\begin{verbatim}" not in latex  # no code, no stray text output
+    (tmp_path / "report.tex").write_text(latex)
+    subprocess.run(
+        ["xelatex", "-interaction=nonstopmode", "report.tex"],
+        cwd=tmp_path,
+        env={**os.environ, "TEXINPUTS": f"{build_report.ROOT}:"},
+        capture_output=True,
+        check=False,
+    )
+    log = (tmp_path / "report.log").read_text(errors="replace")
+    overfull = re.findall(r"Overfull \\hbox \((\d+\.?\d*)pt too wide\)", log)
+    assert not [width for width in overfull if float(width) > 1.0], overfull
+    assert not re.findall(r"^! ", log, re.MULTILINE)
+
+
+def test_build_falls_back_to_html_without_latex(
+    quick_outputs: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(build_report, "missing_latex_tools", lambda: ["xelatex"])
+    monkeypatch.chdir(tmp_path)
+    path = build_report.build(output=tmp_path / "report.html")
+    html = path.read_text()
+    assert "data:image/png;base64" in html
+    assert rh.percent(PLANTED_ACCURACY) in html
+    assert build_report.TEX_PACKAGES in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_missing_results_name_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RESULTS_DIR", str(tmp_path))
+    with pytest.raises(build_report.ReportError, match="make figures"):
+        build_report.build(output=tmp_path / "report.pdf")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failing_notebook_writes_nothing(
+    quick_outputs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    for task in rh.REPORT_TASKS:
+        data = json.loads((quick_outputs[1] / f"{task}.json").read_text())
+        if task == "task3":
+            data["runs"] = [run for run in data["runs"] if run["name"] != "no_early_stopping"]
+        (results / f"{task}.json").write_text(json.dumps(data))
+    monkeypatch.setenv("RESULTS_DIR", str(results))
+    output = tmp_path / "report.html"
+    with pytest.raises(build_report.ReportError, match="no_early_stopping"):
+        build_report.build(output=output, html=True)
+    assert not output.exists()
+
+
+@pytest.mark.parametrize(
+    ("toml", "problem"),
+    [
+        ('course = "C"\ntitle = "T"\nauthors = "Ada"\ndate = ""\n', "authors"),
+        ('course = "C"\nauthors = ["Ada"]\ndate = ""\n', "title"),
+        ('course = "C\n', "not valid TOML"),
+    ],
+)
+def test_bad_title_block_is_named(tmp_path: Path, toml: str, problem: str) -> None:
+    path = tmp_path / "report_metadata.toml"
+    path.write_text(toml)
+    with pytest.raises(build_report.ReportError, match=problem):
+        build_report.read_title_block(path)
+
+
+def test_title_block_is_read() -> None:
+    metadata = build_report.read_title_block()
+    assert metadata["title"] and metadata["authors"][0]["name"]
+    assert set(metadata["report"]) == {"course", "date"}
