@@ -20,7 +20,8 @@ EARLY_STOPPING_PATIENCE = 10
 def softmax(z: np.ndarray) -> np.ndarray:
     """Row-wise e^z_k / sum_j e^z_j, less the row maximum first so that exp cannot overflow."""
     exp = np.exp(z - z.max(axis=1, keepdims=True))
-    return exp / exp.sum(axis=1, keepdims=True)
+    exp /= exp.sum(axis=1, keepdims=True)
+    return exp
 
 
 def cross_entropy_loss(targets: np.ndarray, outputs: np.ndarray) -> float:
@@ -62,7 +63,9 @@ class SoftmaxModel:
         """Set self.grad = dJ/dw = -1/N X^T (y - yhat) + lambda w, shape [785, 10]."""
         if targets.shape != outputs.shape:
             raise ValueError(f"targets {targets.shape} and outputs {outputs.shape} differ in shape")
-        self.grad = -(X.T @ (targets - outputs)) / X.shape[0] + self.l2_reg_lambda * self.w
+        self.grad = X.T @ ((outputs - targets) / X.shape[0])  # divide the smaller factor by N
+        if self.l2_reg_lambda:
+            self.grad += self.l2_reg_lambda * self.w
 
     def loss(self, targets: np.ndarray, outputs: np.ndarray) -> float:
         """The cross-entropy C; the penalty is left out so that runs with any lambda compare."""
