@@ -263,8 +263,8 @@ def batch_loader(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     num_samples = len(X) - len(X) % batch_size if drop_last else len(X)
-    # Gathering batch by batch, not the whole permuted epoch at once, keeps the copies in
-    # cache: about 4x less time than copying the 20,000 training images every epoch.
+    # Gathering batch by batch writes each copy into cache and needs no second, permuted
+    # copy of the training set (63 MB in float32); measured a little faster than copying it.
     order = np.random.default_rng(rng).permutation(len(X)) if shuffle else None
     for start in range(0, num_samples, batch_size):
         batch = (
