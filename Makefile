@@ -13,7 +13,8 @@ endif
 endif
 
 CORE := dataloaders.py trainer.py utils.py $(STAMP)
-RESULTS := results/task2.json results/task3.json results/task4.json
+RESULTS := results/task2.json results/task3.json results/task4.json results/task5.json \
+	results/task5_search.json
 TEX_PACKAGES := texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc
 
 .PHONY: report figures test lint tex clean
@@ -36,6 +37,11 @@ results/task3.json: task3.py $(CORE)
 	$(BIN)/python task3.py
 results/task4.json: task4.py task3.py $(CORE)
 	$(BIN)/python task4.py
+results/task5.json: task5.py task3.py $(CORE)
+	$(BIN)/python task5.py
+# The hyperparameter search of task 5 (about a minute): run once, then only when the code changes.
+results/task5_search.json: task5.py task3.py $(CORE)
+	$(BIN)/python task5.py --search
 
 # xelatex and pandoc for the PDF: installed with apt-get when missing and run as root.
 tex:

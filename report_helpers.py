@@ -24,7 +24,7 @@ from typing import Any
 
 from utils import figures_dir, results_dir
 
-REPORT_TASKS: tuple[str, ...] = ("task2", "task3", "task4")
+REPORT_TASKS: tuple[str, ...] = ("task2", "task3", "task4", "task5", "task5_search")
 """Results files (``<results_dir>/<task>.json``) that report.ipynb reads."""
 
 Run = dict[str, Any]
@@ -38,9 +38,12 @@ class MissingResultsError(RuntimeError):
 
 
 def rerun_hint(task: str | None = None) -> str:
-    """How to produce the results and figures (of ``task``, if given)."""
-    script = f"`python {task}.py`" if task else "the task scripts"
-    return f"run `make figures` (or {script}) first"
+    """How to produce the results and figures (of ``task``, e.g. "task5_search", if given)."""
+    if task is None:
+        return "run `make figures` (or the task scripts) first"
+    script, _, variant = task.partition("_")
+    command = f"python {script}.py" + (f" --{variant}" if variant else "")
+    return f"run `make figures` (or `{command}`) first"
 
 
 def missing_results(tasks: Sequence[str] = REPORT_TASKS) -> list[Path]:

@@ -93,7 +93,7 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
@@ -105,7 +105,7 @@ def make_parser(description: str, *, learning_rate: float, batch_size: int, epoc
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--epochs",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help=f"number of epochs (default {epochs}; {QUICK_EPOCHS} with --quick)",
     )
@@ -117,7 +117,7 @@ def make_parser(description: str, *, learning_rate: float, batch_size: int, epoc
     )
     parser.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=batch_size,
         help=f"mini-batch size (default {batch_size})",
     )
@@ -249,16 +249,19 @@ def write_results(task: str, runs: Sequence[Run]) -> Path:
 
 
 def print_summary(runs: Sequence[Run]) -> None:
-    """A table of the final metrics of each run."""
-    header = f"{'run':<20}{'steps':>7}{'stopped':>9}  {'train acc':>9}{'val acc':>9}{'test acc':>9}"
-    print(header + f"{'test loss':>10}{'seconds':>9}")
+    """A table of the final metrics of each run ("-" for a test split left unread)."""
+    width = max(20, *(len(run.record["name"]) + 2 for run in runs))
+    header = f"{'run':<{width}}{'steps':>7}{'stopped':>9}  {'train acc':>9}{'val acc':>9}"
+    print(header + f"{'test acc':>9}{'test loss':>10}{'seconds':>9}")
     for run in runs:
         r = run.record
         stopped = "-" if r["stopped_at_step"] is None else str(r["stopped_at_step"])
+        tested = r["test_accuracy"] is not None
+        test_accuracy = f"{r['test_accuracy']:.2%}" if tested else "-"
+        test_loss = f"{r['test_loss']:.4f}" if tested else "-"
         print(
-            f"{r['name']:<20}{r['steps']:>7}{stopped:>9}  {r['train_accuracy']:>9.2%}"
-            f"{r['val_accuracy']:>9.2%}{r['test_accuracy']:>9.2%}{r['test_loss']:>10.4f}"
-            f"{r['seconds']:>9.1f}"
+            f"{r['name']:<{width}}{r['steps']:>7}{stopped:>9}  {r['train_accuracy']:>9.2%}"
+            f"{r['val_accuracy']:>9.2%}{test_accuracy:>9}{test_loss:>10}{r['seconds']:>9.1f}"
         )
 
 
