@@ -4,7 +4,7 @@ Workloads (early stopping off, fixed epochs, validation every 20 % of an epoch c
 loss and accuracy on the validation set and the accuracy on the whole training set):
 softmax regression on the 20,000 training images, and logistic regression on 2 vs 3.
 
-    python bench/bench_training.py [--epochs 10] [--repeats 3] [--scripts]
+    python bench/bench_training.py [--epochs 10] [--repeats 5] [--scripts]
 
 --scripts also times each task script with its defaults, as `make figures` runs them.
 """
@@ -160,7 +160,7 @@ def time_scripts() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
+    parser.add_argument("--repeats", type=int, default=5, help="best of this many runs")
     parser.add_argument("--scripts", action="store_true", help="also time the task scripts")
     args = parser.parse_args()
     for dtype in ("float32", "float64"):
