@@ -224,8 +224,8 @@ class Run:
 def predict(model: Model, X: np.ndarray) -> np.ndarray:
     """`model.forward(X)`, computed EVALUATION_CHUNK rows at a time.
 
-    The same numbers as one forward pass over all of X, about twice as fast on a whole split:
-    each chunk's inputs and activations stay in the CPU cache between the operations.
+    The same numbers as one forward pass over all of X, about 1.4 times as fast on the training
+    split: each chunk's inputs and activations stay in the CPU cache between the operations.
     """
     chunks = range(0, len(X), EVALUATION_CHUNK)
     return np.concatenate([model.forward(X[start : start + EVALUATION_CHUNK]) for start in chunks])

@@ -106,6 +106,8 @@ def test_text_carries_the_numbers_of_the_results(
             assert rh.loss(run["test_loss"]) in text, (task, run["name"])
             if "weight_norm" in run:
                 assert rh.number(run["weight_norm"]) in text, run["name"]
+    test_images = sum(map(sum, rh.load_task("task5").run("final")["test_confusion"]))
+    assert f"the {rh.integer(test_images)} images of the official test set" in text
     stopped = rh.load_task("task2").run("early_stopping")
     assert rh.stop_description(stopped) in text or rh.integer(stopped["best_step"]) in text
     figures = {path.name for path in quick_outputs[0].iterdir()}
