@@ -5,6 +5,8 @@ Runs: no shuffling and no early stopping (figures 2b, 2c), early stopping (2d), 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import DTypeLike
 
@@ -50,6 +52,17 @@ class BinaryModel:
     def forward(self, X: np.ndarray) -> np.ndarray:
         """X [N, 785] -> yhat [N, 1], the probability of target 1."""
         return sigmoid(X @ self.w)
+
+    def evaluate_snapshots(
+        self, X: np.ndarray, targets: np.ndarray, snapshots: Sequence[list[np.ndarray]]
+    ) -> list[tuple[float, float]]:
+        """(loss, accuracy) on X and targets [N, 1] for each snapshot [w] of the weights, from
+        one product X [w_1 ... w_S] [N, S]."""
+        outputs = sigmoid(X @ np.hstack([w for (w,) in snapshots]))
+        return [
+            (cross_entropy_loss(targets, column), accuracy(targets, column))
+            for column in np.hsplit(outputs, len(snapshots))
+        ]
 
     def backward(self, X: np.ndarray, outputs: np.ndarray, targets: np.ndarray) -> None:
         """Set self.grad = dC/dw = -1/N sum_n (y^n - yhat^n) x^n, shape [785, 1]."""

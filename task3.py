@@ -6,6 +6,8 @@ see whether and where the model overfits (3d).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import DTypeLike
 
@@ -18,10 +20,17 @@ EARLY_STOPPING_PATIENCE = 10
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
-    """Row-wise e^z_k / sum_j e^z_j, less the row maximum first so that exp cannot overflow."""
-    exp = np.exp(z - z.max(axis=1, keepdims=True))
-    exp /= exp.sum(axis=1, keepdims=True)
-    return exp
+    """Row-wise e^z_k / sum_j e^z_j, less the row maximum first so that exp cannot overflow.
+
+    z: logits [N, K] -> probabilities [N, K].
+    """
+    # Computed on the transpose, one row per class: NumPy reduces a short last axis one row at
+    # a time, but K rows of length N in a few whole-array operations (5 times faster, K = 10).
+    exp = z.T.copy()
+    exp -= exp.max(axis=0)
+    np.exp(exp, out=exp)
+    exp /= exp.sum(axis=0)
+    return exp.T
 
 
 def cross_entropy_loss(targets: np.ndarray, outputs: np.ndarray) -> float:
@@ -32,6 +41,26 @@ def cross_entropy_loss(targets: np.ndarray, outputs: np.ndarray) -> float:
     if targets.shape != outputs.shape:
         raise ValueError(f"targets {targets.shape} and outputs {outputs.shape} differ in shape")
     return float(-np.sum(targets * utils.safe_log(outputs)) / targets.shape[0])
+
+
+def cross_entropy_and_accuracy(
+    logits_by_class: np.ndarray, labels: np.ndarray
+) -> tuple[float, float]:
+    """`cross_entropy_loss` and accuracy of softmax(z), computed from the logits z.
+
+    logits_by_class: [K, N], one row per class, so that maxima and sums over the classes are
+    whole-row operations; labels: [N] in 0..K-1. With m = max_k z_k the loss is
+    C = 1/N sum_n (m + ln sum_k e^(z_k - m) - z_label): ln(yhat_label) without forming yhat.
+    A prediction is the class of the largest logit, the first one on a tie (as argmax).
+    """
+    top = logits_by_class.max(axis=0)
+    log_sum_exp = top + np.log(np.exp(logits_by_class - top).sum(axis=0))
+    label_logits = logits_by_class[labels, np.arange(len(labels))]
+    if np.count_nonzero(logits_by_class == top) == len(labels):  # no sample has a tie
+        hits = label_logits == top
+    else:
+        hits = logits_by_class.argmax(axis=0) == labels
+    return float(np.mean(log_sum_exp - label_logits)), float(np.mean(hits))
 
 
 class SoftmaxModel:
@@ -58,6 +87,20 @@ class SoftmaxModel:
     def forward(self, X: np.ndarray) -> np.ndarray:
         """X [N, 785] -> class probabilities yhat [N, 10]."""
         return softmax(X @ self.w)
+
+    def evaluate_snapshots(
+        self, X: np.ndarray, targets: np.ndarray, snapshots: Sequence[list[np.ndarray]]
+    ) -> list[tuple[float, float]]:
+        """(loss, accuracy) on X and one-hot targets for each snapshot [w] of the weights.
+
+        One product [w_1 ... w_S]^T X^T gives the logits of all S snapshots, one row per class.
+        With 10 columns, a product with X spends most of its time copying X into the BLAS
+        layout, so the S snapshots side by side cost little more than one.
+        """
+        weights_by_class = np.vstack([w.T for (w,) in snapshots])  # [S * 10, 785]
+        logits = (weights_by_class @ X.T).reshape(len(snapshots), self.num_outputs, len(X))
+        labels = targets.argmax(axis=1)
+        return [cross_entropy_and_accuracy(logits_by_class, labels) for logits_by_class in logits]
 
     def backward(self, X: np.ndarray, outputs: np.ndarray, targets: np.ndarray) -> None:
         """Set self.grad = dJ/dw = -1/N X^T (y - yhat) + lambda w, shape [785, 10]."""

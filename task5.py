@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
 import matplotlib.pyplot as plt
@@ -23,8 +24,8 @@ from numpy.typing import DTypeLike
 
 import utils
 from dataloaders import IMAGE_PIXELS, Splits, load_full_mnist
-from task3 import NUM_CLASSES, cross_entropy_loss, softmax
-from trainer import Run, Settings, predict, run_experiment
+from task3 import NUM_CLASSES, cross_entropy_and_accuracy, cross_entropy_loss, softmax
+from trainer import Run, Settings, run_experiment
 
 IMAGE_SIDE = 28
 EARLY_STOPPING_PATIENCE = 10  # validations, i.e. two epochs
@@ -89,6 +90,22 @@ class TwoLayerModel:
         w1, w2 = self.ws
         self.hidden = np.maximum(X @ w1, 0)
         return softmax(self.hidden @ w2[:-1] + w2[-1])
+
+    def evaluate_snapshots(
+        self, X: np.ndarray, targets: np.ndarray, snapshots: Sequence[list[np.ndarray]]
+    ) -> list[tuple[float, float]]:
+        """(loss, accuracy) on X and one-hot targets for each snapshot [w1, w2] of the weights.
+
+        One snapshot at a time: with H columns, the product X w1 keeps the BLAS busy already.
+        The logits are formed one row per class, as `cross_entropy_and_accuracy` takes them.
+        """
+        labels = targets.argmax(axis=1)
+        results = []
+        for w1, w2 in snapshots:
+            hidden = np.maximum(X @ w1, 0)
+            logits_by_class = w2[:-1].T @ hidden.T + w2[-1][:, None]
+            results.append(cross_entropy_and_accuracy(logits_by_class, labels))
+        return results
 
     def backward(self, X: np.ndarray, outputs: np.ndarray, targets: np.ndarray) -> None:
         """Set self.grads = [dJ/dw1, dJ/dw2] for the batch of the last `forward`.
@@ -299,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrote {utils.write_results('task5_search', [*search_runs, ablation])}")
         utils.print_summary([*search_runs, ablation])
     final = train_network("final", inputs, settings, network, role="final")
-    test_outputs = predict(final.model, inputs.X_test)
+    test_outputs = final.model.forward(inputs.X_test)
     confusion = confusion_matrix(data.Y_test, test_outputs)
     final.record["test_confusion"] = confusion.tolist()
     utils.finish(figures(final, data, test_outputs, confusion), "task5", [final], args.show)

@@ -15,6 +15,7 @@ import argparse
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import utils  # noqa: E402
 from dataloaders import Splits, load_binary_dataset, load_full_mnist  # noqa: E402
 from task2 import BinaryModel  # noqa: E402
 from task3 import SoftmaxModel  # noqa: E402
-from trainer import BaseTrainer, Validation  # noqa: E402
+from trainer import BaseTrainer, Snapshot, Validation  # noqa: E402
 
 
 class TimedTrainer(BaseTrainer):
@@ -33,11 +34,11 @@ class TimedTrainer(BaseTrainer):
 
     validation_seconds = 0.0
 
-    def validation_step(self) -> Validation:
+    def validate(self, snapshots: Sequence[Snapshot]) -> list[Validation]:
         start = time.perf_counter()
-        validation = super().validation_step()
+        validations = super().validate(snapshots)
         self.validation_seconds += time.perf_counter() - start
-        return validation
+        return validations
 
 
 def prepare(load, num_classes: int | None, dtype: str) -> Splits:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import trainer
 import utils
 from task2 import BinaryModel, calculate_accuracy, sigmoid
 from task2 import cross_entropy_loss as binary_cross_entropy
-from task3 import SoftmaxModel, softmax
+from task3 import SoftmaxModel, cross_entropy_and_accuracy, softmax
 from task3 import cross_entropy_loss as softmax_cross_entropy
 
 RNG = np.random.default_rng(42)
@@ -129,3 +130,41 @@ def test_calculate_accuracy() -> None:
     X = np.zeros((4, 785))
     X[:, 0] = [1, -1, 1, -1]
     assert calculate_accuracy(X, np.array([[1], [0], [0], [0]]), model) == 0.75
+
+
+@pytest.mark.parametrize("model_class", [BinaryModel, SoftmaxModel])
+def test_evaluate_snapshots_matches_forward_loss_and_accuracy(model_class: type) -> None:
+    """Each snapshot's (loss, accuracy) is the model's loss and the accuracy of forward(X)."""
+    model = model_class()
+    X = random_inputs(200)
+    targets = RNG.integers(0, 2, (200, 1)).astype(float) if model_class is BinaryModel else None
+    targets = random_one_hot(200) if targets is None else targets
+    snapshots = [[RNG.normal(0, 0.1, model.w.shape)] for _ in range(4)]
+    results = model.evaluate_snapshots(X, targets, snapshots)
+    assert len(results) == 4
+    for (w,), (loss, accuracy) in zip(snapshots, results, strict=True):
+        model.w = w
+        outputs = model.forward(X)
+        assert loss == pytest.approx(model.loss(targets, outputs), rel=1e-10)
+        assert accuracy == trainer.accuracy(targets, outputs)
+    assert len({accuracy for _, accuracy in results}) > 1  # the snapshots were not mixed up
+
+
+def test_cross_entropy_and_accuracy_breaks_ties_like_argmax() -> None:
+    """Equal logits predict the first class, as argmax does; the loss is then ln K."""
+    labels = np.array([0, 3, 0, 9, 0])
+    loss, accuracy = cross_entropy_and_accuracy(np.zeros((10, 5)), labels)
+    assert loss == pytest.approx(np.log(10))
+    assert accuracy == 0.6
+    logits = np.array([[2.0, 1.0], [2.0, 3.0], [0.0, 3.0]])  # sample 0: classes 0, 1 tie
+    assert cross_entropy_and_accuracy(logits, np.array([1, 1]))[1] == 0.5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_from_extreme_logits_is_exact(dtype: type) -> None:
+    """Logits 10^4 apart: the confidently wrong sample costs 10^4, not an overflow or a NaN."""
+    logits = np.array([[1e4, 0.0], [0.0, 0.0]], dtype=dtype)  # [K = 2, N = 2]
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        loss, accuracy = cross_entropy_and_accuracy(logits, np.array([1, 0]))
+    assert loss == pytest.approx((1e4 + np.log(2)) / 2)
+    assert accuracy == 0.5

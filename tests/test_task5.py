@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import task5
+import trainer
 import utils
 from dataloaders import Splits
 from task5 import TwoLayerModel
@@ -83,6 +84,20 @@ def test_l2_adds_lambda_w_to_every_gradient_and_penalty_is_half_lambda_sum_of_sq
     expected = 0.15 * sum(np.sum(w**2) for w in model.ws)
     assert regularised.penalty() == pytest.approx(expected)
     assert model.penalty() == 0.0
+
+
+def test_evaluate_snapshots_matches_forward_loss_and_accuracy() -> None:
+    rng = np.random.default_rng(4)
+    X, targets = random_inputs(rng, 100), random_one_hot(rng, 100)
+    model = TwoLayerModel(16, seed=1)
+    snapshots = [[w * scale for w in model.ws] for scale in (1.0, 0.5, 2.0)]
+    results = model.evaluate_snapshots(X, targets, snapshots)
+    for snapshot, (loss, accuracy) in zip(snapshots, results, strict=True):
+        model.ws = snapshot
+        outputs = model.forward(X)
+        assert loss == pytest.approx(model.loss(targets, outputs), rel=1e-10)
+        assert accuracy == trainer.accuracy(targets, outputs)
+    assert len({loss for loss, _ in results}) == 3
 
 
 def test_forward_gives_probabilities() -> None:
