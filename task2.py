@@ -56,8 +56,10 @@ class BinaryModel:
     def evaluate_snapshots(
         self, X: np.ndarray, targets: np.ndarray, snapshots: Sequence[list[np.ndarray]]
     ) -> list[tuple[float, float]]:
-        """(loss, accuracy) on X and targets [N, 1] for each snapshot [w] of the weights, from
-        one product X [w_1 ... w_S] [N, S]."""
+        """(loss, accuracy) on X and targets [N, 1] for each snapshot [w] of the weights.
+
+        One product X [w_1 ... w_S] [N, S] gives the outputs of all S snapshots.
+        """
         outputs = sigmoid(X @ np.hstack([w for (w,) in snapshots]))
         return [
             (cross_entropy_loss(targets, column), accuracy(targets, column))
