@@ -13,8 +13,9 @@ endif
 endif
 
 # The task scripts are independent: `make figures` runs as many at once as there are cores,
-# each with one BLAS thread. (Two scripts with two BLAS threads each on two cores slow each
-# other down several times over; one thread costs a script alone about a fifth of its speed.)
+# each with one BLAS thread: two scripts with two BLAS threads each on two cores slow each
+# other down twenty times over (tasks 3 and 4 side by side: 239 s, against 11 s with one
+# thread each). One thread costs a script that runs alone about a fifth of its speed.
 JOBS := $(shell nproc 2>/dev/null || echo 1)
 TASK := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python
 
