@@ -85,8 +85,8 @@ class BaseTrainer:
     A validation measures the loss and accuracy on the whole training and validation sets. The
     weights at each validation point are copied, and at the end of the epoch one pass over each
     set evaluates all of them (`Model.evaluate_snapshots`): for the linear models, a product
-    with the five weight matrices side by side costs little more than one with a single
-    matrix. The numbers are those of validating at each point as training goes.
+    with the epoch's five or six weight matrices side by side costs little more than one with
+    a single matrix. The numbers are those of validating at each point as training goes.
 
     Early stopping: training stops once the validation loss has not improved for
     `early_stopping_patience` validations in a row (None: never), and the weights of the best
