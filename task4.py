@@ -9,10 +9,12 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+import plots
 import utils
 from dataloaders import IMAGE_PIXELS, load_full_mnist
-from task3 import EARLY_STOPPING_PATIENCE, NUM_CLASSES, train_softmax
-from trainer import Run
+from experiment import Run
+from softmax_regression import NUM_CLASSES
+from task3 import EARLY_STOPPING_PATIENCE, train_softmax
 
 LAMBDAS = (0.0, 0.002, 0.02, 0.2, 2.0)
 
@@ -34,10 +36,10 @@ def main(argv: list[str] | None = None) -> None:
         )
         run.record["weight_norm"] = weight_norm(run.model.w)
         runs[l2_lambda] = run
-    utils.finish(figures(runs), "task4", list(runs.values()), args.show)
+    utils.finish(draw_figures(runs), "task4", list(runs.values()), args.show)
 
 
-def figures(runs: dict[float, Run]) -> list:
+def draw_figures(runs: dict[float, Run]) -> list:
     return [
         (plot_weights({0.0: runs[0.0], 2.0: runs[2.0]}), "task4b_weights.png"),
         (plot_validation_accuracy(runs), "task4c_val_accuracy.png"),
@@ -71,20 +73,22 @@ def plot_weights(runs: dict[float, Run]) -> plt.Figure:
 
 def plot_validation_accuracy(runs: dict[float, Run]) -> plt.Figure:
     """Validation accuracy against step for each lambda > 0, lambda = 0 dashed for reference."""
-    fig, (ax,) = utils.figure("Task 4c: validation accuracy of softmax regression per λ")
+    fig, (ax,) = plots.titled_figure("Task 4c: validation accuracy of softmax regression per λ")
     for index, (l2_lambda, run) in enumerate(sorted(runs.items(), reverse=True)):
         style = {"color": "grey", "linestyle": "--"} if l2_lambda == 0 else {"color": f"C{index}"}
         steps, accuracies = list(run.val_history["accuracy"]), run.val_history["accuracy"].values()
         ax.plot(steps, list(accuracies), label=f"λ = {l2_lambda:g}", **style)
     ax.set(xlabel="training step", ylabel="validation accuracy")
-    utils.zoom(ax, list(runs[2.0].val_history["accuracy"].values()), accuracy=True)
+    plots.zoom(ax, list(runs[2.0].val_history["accuracy"].values()), accuracy=True)
     ax.legend()
     return fig
 
 
 def plot_weight_norms(runs: dict[float, Run]) -> plt.Figure:
     """sum(w^2) against lambda on a log axis, with lambda = 0 as a horizontal line."""
-    fig, (ax,) = utils.figure("Task 4e: squared L2 norm of the weights (bias excluded) per λ")
+    fig, (ax,) = plots.titled_figure(
+        "Task 4e: squared L2 norm of the weights (bias excluded) per λ"
+    )
     positive = sorted(l2_lambda for l2_lambda in runs if l2_lambda > 0)
     norms = [runs[l2_lambda].record["weight_norm"] for l2_lambda in positive]
     ax.plot(positive, norms, marker="o", label="λ > 0")

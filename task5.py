@@ -14,20 +14,19 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import PowerNorm
-from numpy.typing import DTypeLike
 
+import plots
 import utils
-from dataloaders import IMAGE_PIXELS, Splits, load_full_mnist
-from task3 import NUM_CLASSES, cross_entropy_and_accuracy, cross_entropy_loss, softmax
-from trainer import Run, Settings, run_experiment
+from dataloaders import IMAGE_PIXELS, IMAGE_SIDE, Splits, deskew, load_full_mnist
+from experiment import Run, Settings, run_experiment
+from softmax_regression import NUM_CLASSES
+from two_layer_network import TwoLayerModel
 
-IMAGE_SIDE = 28
 EARLY_STOPPING_PATIENCE = 10  # validations, i.e. two epochs
 LEARNING_RATE = 0.1
 BATCH_SIZE = 128
@@ -46,139 +45,10 @@ SEARCH_GRID = {
 }
 QUICK_SEARCH_GRID = {"hidden_units": (16, 32), "learning_rate": (0.05,), "l2_lambda": (0.002,)}
 
-DESKEW_CHUNK = 1000  # images per pass: small temporaries, several times faster than one pass
 MISCLASSIFIED_GRID = (3, 8)  # rows, columns of task5_misclassified.png
 
 
-class TwoLayerModel:
-    """yhat = softmax(relu(X w1) w2[:-1] + w2[-1]): 785 inputs -> H ReLU units -> 10 classes.
-
-    X [N, 785] carries the bias column, so w1 [785, H] holds the hidden biases in its last row;
-    w2 [H + 1, 10] holds the output biases in its last row. He initialisation: weights drawn
-    from N(0, 2 / fan_in), biases 0. The cost minimised is J = C + lambda/2 sum(w^2), the sum
-    running over every entry of w1 and w2.
-    """
-
-    def __init__(
-        self,
-        hidden_units: int = HIDDEN_UNITS,
-        l2_reg_lambda: float = 0.0,
-        seed: int = 0,
-        dtype: DTypeLike = np.float64,
-    ) -> None:
-        rng = np.random.default_rng(seed)
-        self.I = IMAGE_PIXELS + 1
-        self.hidden_units = hidden_units
-        self.num_outputs = NUM_CLASSES
-        self.l2_reg_lambda = l2_reg_lambda
-        self.ws: list[np.ndarray] = []
-        for rows, columns in ((self.I, hidden_units), (hidden_units + 1, NUM_CLASSES)):
-            fan_in = rows - 1  # the bias row is not an input
-            w = np.zeros((rows, columns), dtype=dtype)
-            w[:-1] = rng.normal(0.0, math.sqrt(2.0 / fan_in), size=(fan_in, columns))
-            self.ws.append(w)
-        self.grads = [np.zeros_like(w) for w in self.ws]
-        self.hidden: np.ndarray | None = None  # relu(X w1) of the last forward, for backward
-
-    @property
-    def num_parameters(self) -> int:
-        """Number of trainable weights, biases included."""
-        return sum(w.size for w in self.ws)
-
-    def forward(self, X: np.ndarray) -> np.ndarray:
-        """X [N, 785] -> class probabilities yhat [N, 10]; keeps the hidden activations [N, H]."""
-        w1, w2 = self.ws
-        self.hidden = np.maximum(X @ w1, 0)
-        return softmax(self.hidden @ w2[:-1] + w2[-1])
-
-    def evaluate_snapshots(
-        self, X: np.ndarray, targets: np.ndarray, snapshots: Sequence[list[np.ndarray]]
-    ) -> list[tuple[float, float]]:
-        """(loss, accuracy) on X and one-hot targets for each snapshot [w1, w2] of the weights.
-
-        One snapshot at a time: with H = 128 columns the product X w1 keeps the BLAS busy
-        already (the snapshots side by side measured only 7 % faster, for a 60 MB temporary).
-        The logits are formed one row per class, as `cross_entropy_and_accuracy` takes them.
-        """
-        labels = targets.argmax(axis=1)
-        results = []
-        for w1, w2 in snapshots:
-            hidden = np.maximum(X @ w1, 0)
-            logits_by_class = w2[:-1].T @ hidden.T + w2[-1][:, None]
-            results.append(cross_entropy_and_accuracy(logits_by_class, labels))
-        return results
-
-    def backward(self, X: np.ndarray, outputs: np.ndarray, targets: np.ndarray) -> None:
-        """Set self.grads = [dJ/dw1, dJ/dw2] for the batch of the last `forward`.
-
-        With z1 = X w1, a = relu(z1) [N, H] and delta2 = dC/dz2 = (yhat - y) / N [N, 10]:
-        dC/dw2 = [a^T delta2; sum_n delta2] [H + 1, 10],
-        delta1 = dC/dz1 = (delta2 w2[:-1]^T) * (z1 > 0) [N, H], dC/dw1 = X^T delta1 [785, H].
-        The penalty adds lambda w to each.
-        """
-        if targets.shape != outputs.shape:
-            raise ValueError(f"targets {targets.shape} and outputs {outputs.shape} differ in shape")
-        if self.hidden is None or len(self.hidden) != len(X):
-            raise ValueError("backward needs the forward pass of the same batch first")
-        w1, w2 = self.ws
-        delta2 = (outputs - targets) / X.shape[0]
-        grad_w2 = np.vstack([self.hidden.T @ delta2, delta2.sum(axis=0)])
-        delta1 = (delta2 @ w2[:-1].T) * (self.hidden > 0)
-        grad_w1 = X.T @ delta1
-        self.grads = [grad_w1 + self.l2_reg_lambda * w1, grad_w2 + self.l2_reg_lambda * w2]
-
-    def loss(self, targets: np.ndarray, outputs: np.ndarray) -> float:
-        """The cross-entropy C; the penalty is left out so that runs with any lambda compare."""
-        return cross_entropy_loss(targets, outputs)
-
-    def penalty(self) -> float:
-        """lambda/2 sum(w^2) over w1 and w2, the regularisation term of J."""
-        squares = sum(float(np.sum(w.astype(np.float64) ** 2)) for w in self.ws)
-        return 0.5 * self.l2_reg_lambda * squares
-
-
 # ---------------------------------------------------------------- inputs
-
-
-def deskew(X: np.ndarray) -> np.ndarray:
-    """Shear every image so that its slant becomes vertical (the deskewing of LeCun et al. 1998).
-
-    X: pre-processed images [N, 785] (pixels in [-1, 1], background -1, last column the bias).
-    With ink p = x + 1 >= 0 on the 28x28 grid, centre of mass (r0, c0) and slant
-    alpha = cov(r, c) / var(r), output pixel (r, c) is the input at (r, c + alpha (r - r0)),
-    interpolated linearly between the two nearest pixels of the row (background beyond the
-    edge). Returns a new [N, 785] array of X's dtype, bias column unchanged.
-    """
-    deskewed = X.copy()
-    for start in range(0, len(X), DESKEW_CHUNK):
-        rows = slice(start, start + DESKEW_CHUNK)
-        deskewed[rows, :IMAGE_PIXELS] = _deskew_chunk(X[rows, :IMAGE_PIXELS])
-    return deskewed
-
-
-def _deskew_chunk(pixels: np.ndarray) -> np.ndarray:
-    """`deskew` of pixels [n, 784] (no bias column) -> [n, 784]."""
-    n = len(pixels)
-    coordinates = np.arange(IMAGE_SIDE, dtype=pixels.dtype)
-    ink = (pixels + 1).reshape(n, IMAGE_SIDE, IMAGE_SIDE)
-    ink_per_row = ink.sum(axis=2)  # [n, 28]
-    column_moment_per_row = ink @ coordinates  # [n, 28]: sum over c of c p(r, c)
-    mass = np.maximum(ink_per_row.sum(axis=1), np.finfo(pixels.dtype).tiny)
-    mean_row = ink_per_row @ coordinates / mass
-    mean_column = column_moment_per_row.sum(axis=1) / mass
-    row_variance = ink_per_row @ coordinates**2 / mass - mean_row**2
-    covariance = column_moment_per_row @ coordinates / mass - mean_row * mean_column
-    slant = covariance / np.maximum(row_variance, 1e-3)  # 0 for an empty or one-row image
-    shift = slant[:, None] * (coordinates - mean_row[:, None])  # [n, 28], one per image row
-    # Source column of every output pixel, one image row per line; -1 and 28 are background.
-    source = np.clip(coordinates + shift.reshape(-1, 1), -1, IMAGE_SIDE)
-    left = np.minimum(np.floor(source), IMAGE_SIDE - 1)
-    fraction = source - left
-    padded = np.pad(pixels.reshape(-1, IMAGE_SIDE), ((0, 0), (1, 1)), constant_values=-1)
-    index = left.astype(np.intp) + 1
-    left_value = np.take_along_axis(padded, index, axis=1)
-    right_value = np.take_along_axis(padded, index + 1, axis=1)
-    return (left_value + fraction * (right_value - left_value)).reshape(n, IMAGE_PIXELS)
 
 
 def prepare_inputs(data: Splits, deskew_images: bool = True) -> Splits:
@@ -320,13 +190,13 @@ def main(argv: list[str] | None = None) -> None:
     test_outputs = final.model.forward(inputs.X_test)
     confusion = confusion_matrix(data.Y_test, test_outputs)
     final.record["test_confusion"] = confusion.tolist()
-    utils.finish(figures(final, data, test_outputs, confusion), "task5", [final], args.show)
+    utils.finish(draw_figures(final, data, test_outputs, confusion), "task5", [final], args.show)
 
 
 # ---------------------------------------------------------------- figures
 
 
-def figures(final: Run, data: Splits, test_outputs: np.ndarray, confusion: np.ndarray) -> list:
+def draw_figures(final: Run, data: Splits, test_outputs: np.ndarray, confusion: np.ndarray) -> list:
     """The curves of `final`, its confusion matrix and its mistakes on the test split.
 
     `data` holds the images as pre-processed, before deskewing, for display.
@@ -336,11 +206,11 @@ def figures(final: Run, data: Splits, test_outputs: np.ndarray, confusion: np.nd
         f"{r['hidden_units']} hidden ReLU units, lr {r['learning_rate']:g}, batch "
         f"{r['batch_size']}, momentum {r['momentum']:g}, λ {r['l2_lambda']:g}"
     )
-    curves, (loss_ax, accuracy_ax) = utils.figure(f"Task 5: {what}", ("Loss", "Accuracy"))
-    utils.plot_loss(loss_ax, final)
-    utils.mark_stop(loss_ax, final)
-    utils.plot_accuracy(accuracy_ax, final)
-    utils.mark_stop(accuracy_ax, final)
+    curves, (loss_ax, accuracy_ax) = plots.titled_figure(f"Task 5: {what}", ("Loss", "Accuracy"))
+    plots.plot_loss(loss_ax, final)
+    plots.mark_stop(loss_ax, final)
+    plots.plot_accuracy(accuracy_ax, final)
+    plots.mark_stop(accuracy_ax, final)
     return [
         (curves, "task5_curves.png"),
         (plot_confusion(confusion), "task5_confusion.png"),

@@ -6,21 +6,18 @@ A model is anything with the methods and attributes of `Model` below: `BinaryMod
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 from tqdm import tqdm
 
-from dataloaders import Splits, batch_loader
+from dataloaders import batch_loader
 
 History = dict[str, dict[int, float]]
 
 
 class Model(Protocol):
-    """What the trainer needs of a model."""
+    """What the trainer needs of a model (a `penalty()` method, if any, is for gradient checks)."""
 
     ws: list[np.ndarray]  # parameters, updated in place
     grads: list[np.ndarray]  # d(cost)/d(ws), same shapes, set by backward
@@ -28,12 +25,6 @@ class Model(Protocol):
     def forward(self, X: np.ndarray) -> np.ndarray: ...
     def backward(self, X: np.ndarray, outputs: np.ndarray, targets: np.ndarray) -> None: ...
     def loss(self, targets: np.ndarray, outputs: np.ndarray) -> float: ...
-
-    def evaluate_snapshots(
-        self, X: np.ndarray, targets: np.ndarray, snapshots: Sequence[list[np.ndarray]]
-    ) -> list[tuple[float, float]]:
-        """(loss, accuracy) on (X, targets) with ws set to each snapshot, in one pass over X."""
-        ...
 
 
 def accuracy(targets: np.ndarray, outputs: np.ndarray) -> float:
@@ -48,8 +39,9 @@ def accuracy(targets: np.ndarray, outputs: np.ndarray) -> float:
 
 
 def evaluate(model: Model, X: np.ndarray, Y: np.ndarray) -> tuple[float, float]:
-    """(loss, accuracy) of `model` with its current weights on a whole split."""
-    return model.evaluate_snapshots(X, Y, [model.ws])[0]
+    """(loss, accuracy) of `model` with its current weights on a whole split, one forward pass."""
+    outputs = model.forward(X)
+    return model.loss(Y, outputs), accuracy(Y, outputs)
 
 
 class TrainingDivergedError(ArithmeticError):
@@ -67,13 +59,6 @@ class Validation(NamedTuple):
     val_accuracy: float
 
 
-class Snapshot(NamedTuple):
-    """A copy of the weights at a validation point, kept until the epoch's validations run."""
-
-    step: int
-    ws: list[np.ndarray]
-
-
 class BaseTrainer:
     """Train `model` on (X_train, Y_train), validating on (X_val, Y_val) every 20 % of an epoch.
 
@@ -82,17 +67,9 @@ class BaseTrainer:
     (plain SGD when momentum is 0). Batches have `batch_size` samples; a last smaller one is
     dropped, so an epoch has len(X_train) // batch_size steps.
 
-    A validation measures the loss and accuracy on the whole training and validation sets. The
-    weights at each validation point are copied, and at the end of the epoch one pass over each
-    set evaluates all of them (`Model.evaluate_snapshots`): for the linear models, a product
-    with the epoch's five or six weight matrices side by side costs little more than one with
-    a single matrix. The numbers are those of validating at each point as training goes.
-
     Early stopping: training stops once the validation loss has not improved for
     `early_stopping_patience` validations in a row (None: never), and the weights of the best
-    validation are restored at the end. The validations are read in order, so the run stops
-    at the same step as it would validating as it goes; the steps the epoch trained past that
-    point are dropped from the history and the step count.
+    validation are restored at the end.
     """
 
     def __init__(
@@ -136,8 +113,8 @@ class BaseTrainer:
         self.stopped_at_step: int | None = None
         self.stopped_at_epoch: int | None = None
         self.best_validation: Validation | None = None
-        self._best_weights: list[np.ndarray] = []
-        self._validations_since_best = 0
+        self.best_weights: list[np.ndarray] = []
+        self.validations_since_best = 0
 
     def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> float:
         """One SGD step on a batch; returns the batch loss of the forward pass it used."""
@@ -156,21 +133,14 @@ class BaseTrainer:
             w += velocity
         return loss
 
-    def validate(self, snapshots: Sequence[Snapshot]) -> list[Validation]:
-        """The validation of each snapshot, from one pass over the training and validation sets."""
-        if not snapshots:
-            return []
-        weights = [snapshot.ws for snapshot in snapshots]
-        train = self.model.evaluate_snapshots(self.X_train, self.Y_train, weights)
-        val = self.model.evaluate_snapshots(self.X_val, self.Y_val, weights)
-        return [
-            Validation(snapshot.step, snapshot.step / self.num_batches_per_epoch, *t, *v)
-            for snapshot, t, v in zip(snapshots, train, val, strict=True)
-        ]
-
     def validation_step(self) -> Validation:
-        """The validation of the current weights."""
-        return self.validate([Snapshot(self.global_step, self.model.ws)])[0]
+        """Loss and accuracy of the current weights on the whole training and validation sets."""
+        train_loss, train_accuracy = evaluate(self.model, self.X_train, self.Y_train)
+        val_loss, val_accuracy = evaluate(self.model, self.X_val, self.Y_val)
+        epoch = self.global_step / self.num_batches_per_epoch
+        return Validation(
+            self.global_step, epoch, train_loss, train_accuracy, val_loss, val_accuracy
+        )
 
     def train(self, num_epochs: int) -> tuple[History, History]:
         """Run up to `num_epochs` epochs; return (train_history, val_history).
@@ -180,65 +150,48 @@ class BaseTrainer:
         """
         progress = tqdm(range(num_epochs), desc=self.description, unit="epoch", disable=None)
         for epoch in progress:
-            snapshots: list[Snapshot] = []
-            try:
-                self._train_epoch(snapshots)
-            except TrainingDivergedError:
-                # The epoch's pending validations may stop the run before the step that diverged.
-                if not self._validate_epoch(snapshots, epoch):
-                    raise
+            batches = batch_loader(
+                self.X_train, self.Y_train, self.batch_size, self.shuffle_dataset, rng=self.rng
+            )
+            for X_batch, Y_batch in batches:
+                self.train_history["loss"][self.global_step] = self.train_step(X_batch, Y_batch)
+                if self.global_step % self.num_steps_per_val == 0:
+                    validation = self.validation_step()
+                    self.record(validation)
+                    progress.set_postfix(val_loss=f"{validation.val_loss:.3f}")
+                    if self.patience_ran_out(validation):
+                        self.stopped_at_step, self.stopped_at_epoch = self.global_step, epoch + 1
+                self.global_step += 1
+                if self.stopped_at_step is not None:
+                    break
+            if self.stopped_at_step is not None:
                 break
-            if self._validate_epoch(snapshots, epoch):
-                break
-            progress.set_postfix(val_loss=f"{self.validations[-1].val_loss:.3f}")
         progress.close()
         if self.early_stopping_patience is not None and self.best_validation is not None:
-            self._restore_best_weights()
+            self.restore_best_weights()
         return self.train_history, self.val_history
 
-    def _train_epoch(self, snapshots: list[Snapshot]) -> None:
-        """One pass over the training set, appending the weights at each validation point."""
-        batches = batch_loader(
-            self.X_train, self.Y_train, self.batch_size, self.shuffle_dataset, rng=self.rng
-        )
-        for X_batch, Y_batch in batches:
-            self.train_history["loss"][self.global_step] = self.train_step(X_batch, Y_batch)
-            if self.global_step % self.num_steps_per_val == 0:
-                snapshots.append(Snapshot(self.global_step, [w.copy() for w in self.model.ws]))
-            self.global_step += 1
+    def record(self, validation: Validation) -> None:
+        """Add a validation to the histories."""
+        self.validations.append(validation)
+        self.train_history["accuracy"][validation.step] = validation.train_accuracy
+        self.val_history["loss"][validation.step] = validation.val_loss
+        self.val_history["accuracy"][validation.step] = validation.val_accuracy
 
-    def _validate_epoch(self, snapshots: Sequence[Snapshot], epoch: int) -> bool:
-        """Validate and record the snapshots in order; True once early stopping has stopped."""
-        for snapshot, validation in zip(snapshots, self.validate(snapshots), strict=True):
-            self.validations.append(validation)
-            self.train_history["accuracy"][validation.step] = validation.train_accuracy
-            self.val_history["loss"][validation.step] = validation.val_loss
-            self.val_history["accuracy"][validation.step] = validation.val_accuracy
-            if self._patience_ran_out(validation, snapshot.ws):
-                self._stop(validation.step, epoch + 1)
-                return True
-        return False
-
-    def _patience_ran_out(self, validation: Validation, weights: list[np.ndarray]) -> bool:
+    def patience_ran_out(self, validation: Validation) -> bool:
         """Keep the best validation and its weights so far; True once patience has run out."""
         if self.best_validation is None or validation.val_loss < self.best_validation.val_loss:
             self.best_validation = validation
-            self._best_weights = weights
-            self._validations_since_best = 0
+            self.best_weights = [w.copy() for w in self.model.ws]
+            self.validations_since_best = 0
             return False
-        self._validations_since_best += 1
+        self.validations_since_best += 1
         patience = self.early_stopping_patience
-        return patience is not None and self._validations_since_best >= patience
+        return patience is not None and self.validations_since_best >= patience
 
-    def _stop(self, step: int, epoch: int) -> None:
-        """End the run at `step`: forget the steps the epoch trained after it."""
-        self.stopped_at_step, self.stopped_at_epoch = step, epoch
-        for later_step in range(step + 1, self.global_step):
-            del self.train_history["loss"][later_step]
-        self.global_step = step + 1
-
-    def _restore_best_weights(self) -> None:
-        for w, best in zip(self.model.ws, self._best_weights, strict=True):
+    def restore_best_weights(self) -> None:
+        """Set the model's weights to those of the best validation, and say so."""
+        for w, best in zip(self.model.ws, self.best_weights, strict=True):
             w[...] = best
         best = self.best_validation
         stop = (
@@ -250,86 +203,3 @@ class BaseTrainer:
             f"{self.description}: {stop}; restored the weights of step {best.step} "
             f"(best validation loss {best.val_loss:.4f})."
         )
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Hyperparameters shared by a task's runs (from the command line)."""
-
-    learning_rate: float
-    batch_size: int
-    epochs: int
-    seed: int
-
-
-@dataclass
-class Run:
-    """A finished training run: its JSON record, its histories and the trained model."""
-
-    record: dict[str, Any]
-    train_history: History
-    val_history: History
-    model: Model
-
-
-def run_experiment(
-    name: str,
-    model: Model,
-    data: Splits,
-    settings: Settings,
-    *,
-    shuffle: bool,
-    early_stopping_patience: int | None,
-    momentum: float = 0.0,
-    hyperparameters: dict[str, Any] | None = None,
-    evaluate_test: bool = True,
-) -> Run:
-    """Train `model` with `settings`, then evaluate it on train, validation and test.
-
-    `data` holds pre-processed inputs and targets in the form the model's loss expects.
-    `hyperparameters` are extra entries for the record (e.g. l2_lambda). The test split is
-    read here only, after training, and not at all with `evaluate_test` False (a
-    hyperparameter search): test_loss and test_accuracy are then None.
-    """
-    trainer = BaseTrainer(
-        model,
-        settings.learning_rate,
-        settings.batch_size,
-        shuffle,
-        data.X_train,
-        data.Y_train,
-        data.X_val,
-        data.Y_val,
-        early_stopping_patience=early_stopping_patience,
-        seed=settings.seed,
-        momentum=momentum,
-        description=name,
-    )
-    start = time.perf_counter()
-    train_history, val_history = trainer.train(settings.epochs)
-    seconds = time.perf_counter() - start
-    record: dict[str, Any] = {
-        "name": name,
-        "learning_rate": settings.learning_rate,
-        "batch_size": settings.batch_size,
-        "epochs": settings.epochs,
-        "shuffle": shuffle,
-        "early_stopping_patience": early_stopping_patience,
-        "seed": settings.seed,
-        **(hyperparameters or {}),
-        "steps": trainer.global_step,
-        "stopped_at_step": trainer.stopped_at_step,
-        "stopped_at_epoch": trainer.stopped_at_epoch,
-        "best_step": trainer.best_validation.step if trainer.best_validation else None,
-    }
-    for split in ("train", "val", "test"):
-        if split == "test" and not evaluate_test:
-            record["test_loss"] = record["test_accuracy"] = None
-            continue
-        X, Y = getattr(data, f"X_{split}"), getattr(data, f"Y_{split}")
-        record[f"{split}_loss"], record[f"{split}_accuracy"] = evaluate(model, X, Y)
-    record["seconds"] = round(seconds, 3)
-    record["history"] = {
-        key: [getattr(v, key) for v in trainer.validations] for key in Validation._fields
-    }
-    return Run(record, train_history, val_history, model)

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -30,9 +29,9 @@ sys.path.insert(0, str(REPO))
 
 import utils  # noqa: E402
 from dataloaders import Splits, load_binary_dataset, load_full_mnist  # noqa: E402
-from task2 import BinaryModel  # noqa: E402
-from task3 import SoftmaxModel  # noqa: E402
-from trainer import BaseTrainer, Snapshot, Validation  # noqa: E402
+from logistic_regression import BinaryModel  # noqa: E402
+from softmax_regression import SoftmaxModel  # noqa: E402
+from trainer import BaseTrainer, Validation  # noqa: E402
 
 
 class TimedTrainer(BaseTrainer):
@@ -40,11 +39,11 @@ class TimedTrainer(BaseTrainer):
 
     validation_seconds = 0.0
 
-    def validate(self, snapshots: Sequence[Snapshot]) -> list[Validation]:
+    def validation_step(self) -> Validation:
         start = time.perf_counter()
-        validations = super().validate(snapshots)
+        validation = super().validation_step()
         self.validation_seconds += time.perf_counter() - start
-        return validations
+        return validation
 
 
 def prepare(load, num_classes: int | None, dtype: str) -> Splits:

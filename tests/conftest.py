@@ -1,12 +1,13 @@
-"""Shared fixtures: the MNIST folder, and output folders kept out of the repository."""
+"""Shared fixtures (the MNIST folder, output folders kept out of the repository) and helpers."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from dataloaders import MNISTError, find_data_dir
+from mnist_files import MNISTError, find_data_dir
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +30,13 @@ def output_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, 
     monkeypatch.setenv("FIGURES_DIR", str(figures))
     monkeypatch.setenv("RESULTS_DIR", str(results))
     return figures, results
+
+
+def random_inputs(rng: np.random.Generator, n: int = 20) -> np.ndarray:
+    """Pre-processed-like inputs [n, 785]: values in [-1, 1] and a bias column of ones."""
+    return np.hstack([rng.uniform(-1, 1, (n, 784)), np.ones((n, 1))])
+
+
+def random_one_hot(rng: np.random.Generator, n: int = 20) -> np.ndarray:
+    """One-hot targets [n, 10] of random classes."""
+    return np.eye(10)[rng.integers(0, 10, n)]

@@ -12,17 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import dataloaders
+import mnist_files
 from dataloaders import (
-    MNISTError,
     batch_loader,
-    find_data_dir,
+    deskew,
     load_binary_dataset,
     load_full_mnist,
     one_hot_encode,
     pre_process_images,
-    read_idx,
 )
+from mnist_files import MNISTError, find_data_dir, read_idx
 
 
 def write_idx(path: Path, array: np.ndarray, *, magic: bytes | None = None, cut: int = 0) -> Path:
@@ -139,7 +138,7 @@ def mirror(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 def md5s(folder: Path) -> dict[str, str]:
     return {
         name: hashlib.md5((folder / name).read_bytes()).hexdigest()
-        for name in dataloaders.MNIST_FILES
+        for name in mnist_files.MNIST_FILES
     }
 
 
@@ -149,11 +148,11 @@ def test_download_verifies_and_caches(
     url, served = mirror
     cache = tmp_path / "cache"
     monkeypatch.delenv("MNIST_DIR", raising=False)
-    monkeypatch.setattr(dataloaders, "DATA_CACHE", cache)
-    monkeypatch.setattr(dataloaders, "MIRRORS", ("http://127.0.0.1:9/", url))
-    monkeypatch.setattr(dataloaders, "MNIST_FILES", md5s(served))
+    monkeypatch.setattr(mnist_files, "DATA_CACHE", cache)
+    monkeypatch.setattr(mnist_files, "MIRRORS", ("http://127.0.0.1:9/", url))
+    monkeypatch.setattr(mnist_files, "MNIST_FILES", md5s(served))
     assert find_data_dir() == cache
-    for name in dataloaders.MNIST_FILES:
+    for name in mnist_files.MNIST_FILES:
         assert (cache / name).read_bytes() == (served / name).read_bytes()
 
 
@@ -164,9 +163,9 @@ def test_download_with_wrong_checksum_keeps_nothing(
     cache = tmp_path / "cache"
     wrong = {name: "0" * 32 for name in md5s(served)}
     monkeypatch.delenv("MNIST_DIR", raising=False)
-    monkeypatch.setattr(dataloaders, "DATA_CACHE", cache)
-    monkeypatch.setattr(dataloaders, "MIRRORS", (url,))
-    monkeypatch.setattr(dataloaders, "MNIST_FILES", wrong)
+    monkeypatch.setattr(mnist_files, "DATA_CACHE", cache)
+    monkeypatch.setattr(mnist_files, "MIRRORS", (url,))
+    monkeypatch.setattr(mnist_files, "MNIST_FILES", wrong)
     with pytest.raises(MNISTError, match="checksum mismatch"):
         find_data_dir()
     assert not any(cache.glob("*-ubyte.gz"))
@@ -176,8 +175,8 @@ def test_no_data_and_no_network_says_what_to_do(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("MNIST_DIR", raising=False)
-    monkeypatch.setattr(dataloaders, "DATA_CACHE", tmp_path / "cache")
-    monkeypatch.setattr(dataloaders, "MIRRORS", ("http://127.0.0.1:9/",))
+    monkeypatch.setattr(mnist_files, "DATA_CACHE", tmp_path / "cache")
+    monkeypatch.setattr(mnist_files, "MIRRORS", ("http://127.0.0.1:9/",))
     with pytest.raises(MNISTError, match=r"Set MNIST_DIR .*\n.*train-images-idx3-ubyte\.gz"):
         find_data_dir()
 
@@ -243,3 +242,37 @@ def test_protocol_splits(mnist_dir: Path) -> None:
         assert set(np.unique(targets)) == {0, 1}
         assert targets.sum() == np.sum(labels == 2)
         assert len(targets) == np.sum((labels == 2) | (labels == 3))
+
+
+def image_with_stroke(columns_per_row: dict[int, float]) -> np.ndarray:
+    """A pre-processed image [1, 785]: background -1, ink 1 at (row, round(column))."""
+    image = -np.ones((28, 28))
+    for row, column in columns_per_row.items():
+        image[row, round(column)] = 1.0
+    return np.append(image.ravel(), 1.0)[None, :]
+
+
+def ink_column_per_row(X: np.ndarray) -> np.ndarray:
+    """Centre of the ink (x + 1) along each row that has ink, for a single image."""
+    ink = (X[0, :784] + 1).reshape(28, 28)
+    rows = ink.sum(axis=1) > 0.5
+    return (ink[rows] @ np.arange(28)) / ink[rows].sum(axis=1)
+
+
+def test_deskew_makes_a_slanted_stroke_upright_and_keeps_an_upright_one() -> None:
+    slanted = image_with_stroke({row: 4 + 0.6 * row for row in range(4, 24)})
+    upright = image_with_stroke(dict.fromkeys(range(4, 24), 13))
+    assert np.ptp(ink_column_per_row(slanted)) > 10
+    deskewed = deskew(slanted)
+    assert np.ptp(ink_column_per_row(deskewed)) < 1.5
+    np.testing.assert_allclose(deskew(upright), upright, atol=1e-9)
+    assert deskewed[0, -1] == 1.0 and deskewed.min() >= -1 and deskewed.max() <= 1
+
+
+def test_deskew_keeps_dtype_and_copes_with_a_blank_image() -> None:
+    blank = -np.ones((3, 785), dtype=np.float32)
+    blank[:, -1] = 1.0
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        deskewed = deskew(blank)
+    assert deskewed.dtype == np.float32
+    np.testing.assert_array_equal(deskewed, blank)

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import random_inputs as random_inputs_of
+from conftest import random_one_hot as random_one_hot_of
 
-import trainer
-import utils
-from task2 import BinaryModel, calculate_accuracy, sigmoid
-from task2 import cross_entropy_loss as binary_cross_entropy
-from task3 import SoftmaxModel, cross_entropy_and_accuracy, softmax
-from task3 import cross_entropy_loss as softmax_cross_entropy
+import softmax_regression
+from gradient_check import GRADIENT_CHECK_TOLERANCE, gradient_check
+from logistic_regression import BinaryModel, calculate_accuracy, sigmoid
+from logistic_regression import cross_entropy_loss as binary_cross_entropy
+from softmax_regression import SoftmaxModel, softmax
+from softmax_regression import cross_entropy_loss as softmax_cross_entropy
 
 RNG = np.random.default_rng(42)
 
 
 def random_inputs(n: int = 20) -> np.ndarray:
-    """Pre-processed-like inputs: values in [-1, 1] and a bias column of ones."""
-    return np.hstack([RNG.uniform(-1, 1, (n, 784)), np.ones((n, 1))])
+    return random_inputs_of(RNG, n)
 
 
 def random_one_hot(n: int = 20) -> np.ndarray:
-    return np.eye(10)[RNG.integers(0, 10, n)]
+    return random_one_hot_of(RNG, n)
 
 
 def test_binary_forward_at_zero_weights_is_one_half() -> None:
@@ -56,16 +57,16 @@ def test_binary_gradient_matches_central_differences() -> None:
     model = BinaryModel()
     model.w = RNG.normal(0, 0.05, model.w.shape)
     targets = RNG.integers(0, 2, (20, 1)).astype(float)
-    errors = utils.gradient_check(model, random_inputs(), targets)
-    assert max(errors) < utils.GRADIENT_CHECK_TOLERANCE
+    errors = gradient_check(model, random_inputs(), targets)
+    assert max(errors) < GRADIENT_CHECK_TOLERANCE
 
 
 @pytest.mark.parametrize("l2_lambda", [0.0, 0.5])
 def test_softmax_gradient_matches_central_differences(l2_lambda: float) -> None:
     model = SoftmaxModel(l2_reg_lambda=l2_lambda)
     model.w = RNG.normal(0, 0.05, model.w.shape)
-    errors = utils.gradient_check(model, random_inputs(), random_one_hot())
-    assert max(errors) < utils.GRADIENT_CHECK_TOLERANCE
+    errors = gradient_check(model, random_inputs(), random_one_hot())
+    assert max(errors) < GRADIENT_CHECK_TOLERANCE
 
 
 def test_gradient_check_catches_a_wrong_gradient() -> None:
@@ -78,7 +79,7 @@ def test_gradient_check_catches_a_wrong_gradient() -> None:
 
     model = Unnormalised()
     model.w = RNG.normal(0, 0.05, model.w.shape)
-    assert max(utils.gradient_check(model, random_inputs(), random_one_hot())) > 0.5
+    assert max(gradient_check(model, random_inputs(), random_one_hot())) > 0.5
 
 
 def test_l2_penalty_adds_lambda_w() -> None:
@@ -132,39 +133,10 @@ def test_calculate_accuracy() -> None:
     assert calculate_accuracy(X, np.array([[1], [0], [0], [0]]), model) == 0.75
 
 
-@pytest.mark.parametrize("model_class", [BinaryModel, SoftmaxModel])
-def test_evaluate_snapshots_matches_forward_loss_and_accuracy(model_class: type) -> None:
-    """Each snapshot's (loss, accuracy) is the model's loss and the accuracy of forward(X)."""
-    model = model_class()
-    X = random_inputs(200)
-    targets = RNG.integers(0, 2, (200, 1)).astype(float) if model_class is BinaryModel else None
-    targets = random_one_hot(200) if targets is None else targets
-    snapshots = [[RNG.normal(0, 0.1, model.w.shape)] for _ in range(4)]
-    results = model.evaluate_snapshots(X, targets, snapshots)
-    assert len(results) == 4
-    for (w,), (loss, accuracy) in zip(snapshots, results, strict=True):
-        model.w = w
-        outputs = model.forward(X)
-        assert loss == pytest.approx(model.loss(targets, outputs), rel=1e-10)
-        assert accuracy == trainer.accuracy(targets, outputs)
-    assert len({accuracy for _, accuracy in results}) > 1  # the snapshots were not mixed up
-
-
-def test_cross_entropy_and_accuracy_breaks_ties_like_argmax() -> None:
-    """Equal logits predict the first class, as argmax does; the loss is then ln K."""
-    labels = np.array([0, 3, 0, 9, 0])
-    loss, accuracy = cross_entropy_and_accuracy(np.zeros((10, 5)), labels)
-    assert loss == pytest.approx(np.log(10))
-    assert accuracy == 0.6
-    logits = np.array([[2.0, 1.0], [2.0, 3.0], [0.0, 3.0]])  # sample 0: classes 0, 1 tie
-    assert cross_entropy_and_accuracy(logits, np.array([1, 1]))[1] == 0.5
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_cross_entropy_from_extreme_logits_is_exact(dtype: type) -> None:
-    """Logits 10^4 apart: the confidently wrong sample costs 10^4, not an overflow or a NaN."""
-    logits = np.array([[1e4, 0.0], [0.0, 0.0]], dtype=dtype)  # [K = 2, N = 2]
-    with np.errstate(over="raise", divide="raise", invalid="raise"):
-        loss, accuracy = cross_entropy_and_accuracy(logits, np.array([1, 0]))
-    assert loss == pytest.approx((1e4 + np.log(2)) / 2)
-    assert accuracy == 0.5
+def test_softmax_calculate_accuracy() -> None:
+    model = SoftmaxModel()
+    model.w[0, 3] = 1.0  # predicts class 3 when the first input is > 0, else class 0
+    X = np.zeros((4, 785))
+    X[:, 0] = [1, -1, 1, -1]
+    targets = np.eye(10)[[3, 0, 0, 3]]
+    assert softmax_regression.calculate_accuracy(X, targets, model) == 0.5

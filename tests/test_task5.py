@@ -9,24 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import random_inputs, random_one_hot
 
 import task5
-import trainer
 import utils
 from dataloaders import Splits
-from task5 import TwoLayerModel
-from trainer import Settings
+from experiment import Settings
+from gradient_check import GRADIENT_CHECK_TOLERANCE, gradient_check
+from two_layer_network import TwoLayerModel
 
 HIDDEN = 8  # small enough for central differences over every weight
-
-
-def random_inputs(rng: np.random.Generator, n: int = 20) -> np.ndarray:
-    """Pre-processed-like inputs: values in [-1, 1] and a bias column of ones."""
-    return np.hstack([rng.uniform(-1, 1, (n, 784)), np.ones((n, 1))])
-
-
-def random_one_hot(rng: np.random.Generator, n: int = 20) -> np.ndarray:
-    return np.eye(10)[rng.integers(0, 10, n)]
 
 
 def checkable_model(l2_lambda: float) -> tuple[TwoLayerModel, np.ndarray, np.ndarray]:
@@ -51,9 +43,9 @@ def checkable_model(l2_lambda: float) -> tuple[TwoLayerModel, np.ndarray, np.nda
 @pytest.mark.parametrize("l2_lambda", [0.0, 0.5])
 def test_gradients_match_central_differences(l2_lambda: float) -> None:
     model, X, targets = checkable_model(l2_lambda)
-    errors = utils.gradient_check(model, X, targets)
+    errors = gradient_check(model, X, targets)
     assert len(errors) == 2  # w1 and w2
-    assert max(errors) < utils.GRADIENT_CHECK_TOLERANCE
+    assert max(errors) < GRADIENT_CHECK_TOLERANCE
 
 
 def test_gradient_check_catches_a_wrong_hidden_layer_gradient() -> None:
@@ -68,9 +60,9 @@ def test_gradient_check_catches_a_wrong_hidden_layer_gradient() -> None:
     model, X, targets = checkable_model(0.0)
     broken = NoReluDerivative(HIDDEN, 0.0, seed=5)
     broken.ws = [w.copy() for w in model.ws]
-    w1_error, w2_error = utils.gradient_check(broken, X, targets)
+    w1_error, w2_error = gradient_check(broken, X, targets)
     assert w1_error > 0.1
-    assert w2_error < utils.GRADIENT_CHECK_TOLERANCE
+    assert w2_error < GRADIENT_CHECK_TOLERANCE
 
 
 def test_l2_adds_lambda_w_to_every_gradient_and_penalty_is_half_lambda_sum_of_squares() -> None:
@@ -84,20 +76,6 @@ def test_l2_adds_lambda_w_to_every_gradient_and_penalty_is_half_lambda_sum_of_sq
     expected = 0.15 * sum(np.sum(w**2) for w in model.ws)
     assert regularised.penalty() == pytest.approx(expected)
     assert model.penalty() == 0.0
-
-
-def test_evaluate_snapshots_matches_forward_loss_and_accuracy() -> None:
-    rng = np.random.default_rng(4)
-    X, targets = random_inputs(rng, 100), random_one_hot(rng, 100)
-    model = TwoLayerModel(16, seed=1)
-    snapshots = [[w * scale for w in model.ws] for scale in (1.0, 0.5, 2.0)]
-    results = model.evaluate_snapshots(X, targets, snapshots)
-    for snapshot, (loss, accuracy) in zip(snapshots, results, strict=True):
-        model.ws = snapshot
-        outputs = model.forward(X)
-        assert loss == pytest.approx(model.loss(targets, outputs), rel=1e-10)
-        assert accuracy == trainer.accuracy(targets, outputs)
-    assert len({loss for loss, _ in results}) == 3
 
 
 def test_forward_gives_probabilities() -> None:
@@ -153,40 +131,6 @@ def test_backward_needs_the_forward_of_the_same_batch() -> None:
     model.forward(X[:3])
     with pytest.raises(ValueError, match="forward pass of the same batch"):
         model.backward(X, np.full((6, 10), 0.1), targets)
-
-
-def image_with_stroke(columns_per_row: dict[int, float]) -> np.ndarray:
-    """A pre-processed image [1, 785]: background -1, ink 1 at (row, round(column))."""
-    image = -np.ones((28, 28))
-    for row, column in columns_per_row.items():
-        image[row, round(column)] = 1.0
-    return np.append(image.ravel(), 1.0)[None, :]
-
-
-def ink_column_per_row(X: np.ndarray) -> np.ndarray:
-    """Centre of the ink (x + 1) along each row that has ink, for a single image."""
-    ink = (X[0, :784] + 1).reshape(28, 28)
-    rows = ink.sum(axis=1) > 0.5
-    return (ink[rows] @ np.arange(28)) / ink[rows].sum(axis=1)
-
-
-def test_deskew_makes_a_slanted_stroke_upright_and_keeps_an_upright_one() -> None:
-    slanted = image_with_stroke({row: 4 + 0.6 * row for row in range(4, 24)})
-    upright = image_with_stroke(dict.fromkeys(range(4, 24), 13))
-    assert np.ptp(ink_column_per_row(slanted)) > 10
-    deskewed = task5.deskew(slanted)
-    assert np.ptp(ink_column_per_row(deskewed)) < 1.5
-    np.testing.assert_allclose(task5.deskew(upright), upright, atol=1e-9)
-    assert deskewed[0, -1] == 1.0 and deskewed.min() >= -1 and deskewed.max() <= 1
-
-
-def test_deskew_keeps_dtype_and_copes_with_a_blank_image() -> None:
-    blank = -np.ones((3, 785), dtype=np.float32)
-    blank[:, -1] = 1.0
-    with np.errstate(over="raise", divide="raise", invalid="raise"):
-        deskewed = task5.deskew(blank)
-    assert deskewed.dtype == np.float32
-    np.testing.assert_array_equal(deskewed, blank)
 
 
 def test_prepare_inputs_centres_on_the_training_mean_only() -> None:

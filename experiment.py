@@ -1,0 +1,97 @@
+"""One experiment: train a model with the shared trainer, evaluate it, and make its record.
+
+The record is what results/<task>.json stores for the run: its hyperparameters, where early
+stopping stopped, the final loss and accuracy on each split, and the validation history.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from dataloaders import Splits
+from trainer import BaseTrainer, History, Model, Validation, evaluate
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Hyperparameters shared by a task's runs (from the command line)."""
+
+    learning_rate: float
+    batch_size: int
+    epochs: int
+    seed: int
+
+
+@dataclass
+class Run:
+    """A finished training run: its JSON record, its histories and the trained model."""
+
+    record: dict[str, Any]
+    train_history: History
+    val_history: History
+    model: Model
+
+
+def run_experiment(
+    name: str,
+    model: Model,
+    data: Splits,
+    settings: Settings,
+    *,
+    shuffle: bool,
+    early_stopping_patience: int | None,
+    momentum: float = 0.0,
+    hyperparameters: dict[str, Any] | None = None,
+    evaluate_test: bool = True,
+) -> Run:
+    """Train `model` with `settings`, then evaluate it on train, validation and test.
+
+    `data` holds pre-processed inputs and targets in the form the model's loss expects.
+    `hyperparameters` are extra entries for the record (e.g. l2_lambda). The test split is
+    read here only, after training, and not at all with `evaluate_test` False (a
+    hyperparameter search): test_loss and test_accuracy are then None.
+    """
+    trainer = BaseTrainer(
+        model,
+        settings.learning_rate,
+        settings.batch_size,
+        shuffle,
+        data.X_train,
+        data.Y_train,
+        data.X_val,
+        data.Y_val,
+        early_stopping_patience=early_stopping_patience,
+        seed=settings.seed,
+        momentum=momentum,
+        description=name,
+    )
+    start = time.perf_counter()
+    train_history, val_history = trainer.train(settings.epochs)
+    seconds = time.perf_counter() - start
+    record: dict[str, Any] = {
+        "name": name,
+        "learning_rate": settings.learning_rate,
+        "batch_size": settings.batch_size,
+        "epochs": settings.epochs,
+        "shuffle": shuffle,
+        "early_stopping_patience": early_stopping_patience,
+        "seed": settings.seed,
+        **(hyperparameters or {}),
+        "steps": trainer.global_step,
+        "stopped_at_step": trainer.stopped_at_step,
+        "stopped_at_epoch": trainer.stopped_at_epoch,
+        "best_step": trainer.best_validation.step if trainer.best_validation else None,
+    }
+    for split in ("train", "val", "test"):
+        if split == "test" and not evaluate_test:
+            record["test_loss"] = record["test_accuracy"] = None
+            continue
+        X, Y = getattr(data, f"X_{split}"), getattr(data, f"Y_{split}")
+        record[f"{split}_loss"], record[f"{split}_accuracy"] = evaluate(model, X, Y)
+    record["seconds"] = round(seconds, 3)
+    record["history"] = {
+        key: [getattr(v, key) for v in trainer.validations] for key in Validation._fields
+    }
+    return Run(record, train_history, val_history, model)

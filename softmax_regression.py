@@ -1,0 +1,85 @@
+"""Softmax regression over the ten digits (Tasks 3 and 4): the model, its loss and its gradient.
+
+The maths is in report.ipynb, Task 1b (the gradient) and Task 4a (the L2 penalty).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+from dataloaders import IMAGE_PIXELS
+from logistic_regression import safe_log
+
+NUM_CLASSES = 10
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise e^z_k / sum_j e^z_j for logits z [N, K] -> probabilities [N, K].
+
+    Subtracting each row's maximum first changes nothing mathematically and keeps exp from
+    overflowing.
+    """
+    exp = np.exp(z - z.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def cross_entropy_loss(targets: np.ndarray, outputs: np.ndarray) -> float:
+    """Mean multi-class cross-entropy C = -1/N sum_n sum_k y_k^n ln(yhat_k^n).
+
+    targets: one-hot [N, K]; outputs: class probabilities [N, K].
+    """
+    if targets.shape != outputs.shape:
+        raise ValueError(f"targets {targets.shape} and outputs {outputs.shape} differ in shape")
+    return float(-np.sum(targets * safe_log(outputs)) / targets.shape[0])
+
+
+class SoftmaxModel:
+    """yhat = softmax(X w) for inputs X [N, 785] (pixels and a bias column), w [785, 10].
+
+    The cost minimised is J = C + l2_reg_lambda * 1/2 sum(w^2), over all of w.
+    """
+
+    def __init__(self, l2_reg_lambda: float = 0.0, dtype: DTypeLike = np.float64) -> None:
+        self.I = IMAGE_PIXELS + 1
+        self.num_outputs = NUM_CLASSES
+        self.l2_reg_lambda = l2_reg_lambda
+        self.w = np.zeros((self.I, self.num_outputs), dtype=dtype)
+        self.grad = np.zeros_like(self.w)
+
+    @property
+    def ws(self) -> list[np.ndarray]:
+        """The parameters, as the trainer updates them."""
+        return [self.w]
+
+    @property
+    def grads(self) -> list[np.ndarray]:
+        """d(cost)/d(ws), set by `backward`."""
+        return [self.grad]
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """X [N, 785] -> class probabilities yhat [N, 10]."""
+        return softmax(X @ self.w)
+
+    def backward(self, X: np.ndarray, outputs: np.ndarray, targets: np.ndarray) -> None:
+        """Set self.grad = dJ/dw = 1/N X^T (yhat - y) + lambda w, shape [785, 10].
+
+        The derivation: report.ipynb, Task 1b, equation (eq-softmax-gradient), and Task 4a,
+        equation (eq-regularised-gradient), for the penalty.
+        """
+        if targets.shape != outputs.shape:
+            raise ValueError(f"targets {targets.shape} and outputs {outputs.shape} differ in shape")
+        self.grad = X.T @ ((outputs - targets) / X.shape[0]) + self.l2_reg_lambda * self.w
+
+    def loss(self, targets: np.ndarray, outputs: np.ndarray) -> float:
+        """The cross-entropy C; the penalty is left out so that runs with any lambda compare."""
+        return cross_entropy_loss(targets, outputs)
+
+    def penalty(self) -> float:
+        """lambda * 1/2 sum(w^2), the regularisation term of J."""
+        return 0.5 * self.l2_reg_lambda * float(np.sum(self.w.astype(np.float64) ** 2))
+
+
+def calculate_accuracy(X: np.ndarray, targets: np.ndarray, model: SoftmaxModel) -> float:
+    """Fraction of X whose most probable class is the one-hot target's class."""
+    return float(np.mean(model.forward(X).argmax(axis=1) == targets.argmax(axis=1)))
