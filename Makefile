@@ -19,7 +19,9 @@ endif
 JOBS := $(shell nproc 2>/dev/null || echo 1)
 TASK := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python
 
-CORE := dataloaders.py trainer.py utils.py $(STAMP)
+# What every task script runs on; a change to any of it re-runs the scripts.
+CORE := dataloaders.py mnist_files.py trainer.py experiment.py utils.py plots.py \
+	logistic_regression.py softmax_regression.py $(STAMP)
 # Longest first, so that the scripts running side by side finish at about the same time.
 RESULTS := results/task5_search.json results/task4.json results/task3.json results/task5.json \
 	results/task2.json
@@ -46,10 +48,10 @@ results/task3.json: task3.py $(CORE)
 	$(TASK) task3.py
 results/task4.json: task4.py task3.py $(CORE)
 	$(TASK) task4.py
-results/task5.json: task5.py task3.py $(CORE)
+results/task5.json: task5.py two_layer_network.py $(CORE)
 	$(TASK) task5.py
 # The hyperparameter search of task 5 (about a minute): run once, then only when the code changes.
-results/task5_search.json: task5.py task3.py $(CORE)
+results/task5_search.json: task5.py two_layer_network.py $(CORE)
 	$(TASK) task5.py --search
 
 # xelatex and pandoc for the PDF: installed with apt-get when missing and run as root.

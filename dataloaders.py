@@ -165,6 +165,11 @@ def _load_raw(folder: Path) -> Splits:
                 f"{images_path} holds {images.shape[0]:,} images but {labels_path} holds "
                 f"{labels.shape[0]:,} labels: the pair does not belong together."
             )
+        if labels.size and labels.max() > 9:
+            raise MNISTError(
+                f"{labels_path} holds the label {labels.max()}, but MNIST labels are 0..9: "
+                "the file is not an MNIST label file; replace it with a good copy"
+            )
         if images.shape[1:] != (28, 28):
             raise MNISTError(f"{images_path}: images are {images.shape[1:]}, expected (28, 28).")
         arrays[split] = (images.reshape(-1, IMAGE_PIXELS), labels.astype(np.int64).reshape(-1, 1))

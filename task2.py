@@ -17,6 +17,7 @@ EARLY_STOPPING_PATIENCE = 10
 def main(argv: list[str] | None = None) -> None:
     parser = utils.make_parser(__doc__, learning_rate=0.05, batch_size=128, epochs=50)
     args = parser.parse_args(argv)
+    folders = utils.prepare_outputs(args)
     settings = utils.settings_from_args(args)
     data = utils.prepare_data(parser, args, load_binary_dataset, num_classes=None)
 
@@ -29,9 +30,8 @@ def main(argv: list[str] | None = None) -> None:
     plain = train("no_shuffle", shuffle=False, patience=None)
     early = train("early_stopping", shuffle=False, patience=EARLY_STOPPING_PATIENCE)
     shuffled = train("shuffle", shuffle=True, patience=None)
-    utils.finish(
-        draw_figures(plain, early, shuffled, settings), "task2", [plain, early, shuffled], args.show
-    )
+    figures = draw_figures(plain, early, shuffled, settings)
+    utils.finish("task2", folders, figures, [plain, early, shuffled], args)
 
 
 def draw_figures(plain: Run, early: Run, shuffled: Run, settings: Settings) -> list:

@@ -34,11 +34,12 @@ def train_softmax(
 def main(argv: list[str] | None = None) -> None:
     parser = utils.make_parser(__doc__, learning_rate=0.01, batch_size=128, epochs=50)
     args = parser.parse_args(argv)
+    folders = utils.prepare_outputs(args)
     settings = utils.settings_from_args(args)
     data = utils.prepare_data(parser, args, load_full_mnist, num_classes=NUM_CLASSES)
     early = train_softmax("early_stopping", data, settings, 0.0, EARLY_STOPPING_PATIENCE)
     full = train_softmax("no_early_stopping", data, settings, 0.0, None)
-    utils.finish(draw_figures(early, full, settings), "task3", [early, full], args.show)
+    utils.finish("task3", folders, draw_figures(early, full, settings), [early, full], args)
 
 
 def draw_figures(early: Run, full: Run, settings: Settings) -> list:

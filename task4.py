@@ -27,6 +27,7 @@ def weight_norm(w: np.ndarray) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = utils.make_parser(__doc__, learning_rate=0.01, batch_size=128, epochs=50)
     args = parser.parse_args(argv)
+    folders = utils.prepare_outputs(args)
     settings = utils.settings_from_args(args)
     data = utils.prepare_data(parser, args, load_full_mnist, num_classes=NUM_CLASSES)
     runs = {}
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         run.record["weight_norm"] = weight_norm(run.model.w)
         runs[l2_lambda] = run
-    utils.finish(draw_figures(runs), "task4", list(runs.values()), args.show)
+    utils.finish("task4", folders, draw_figures(runs), list(runs.values()), args)
 
 
 def draw_figures(runs: dict[float, Run]) -> list:

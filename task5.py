@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import math
 from dataclasses import asdict, dataclass, replace
 
 import matplotlib.pyplot as plt
@@ -128,20 +127,6 @@ def search(
 # ---------------------------------------------------------------- command line
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
-
-
 def make_parser() -> argparse.ArgumentParser:
     parser = utils.make_parser(
         __doc__, learning_rate=LEARNING_RATE, batch_size=BATCH_SIZE, epochs=EPOCHS
@@ -153,11 +138,14 @@ def make_parser() -> argparse.ArgumentParser:
         help="number of hidden ReLU units (default %(default)s)",
     )
     parser.add_argument(
-        "--momentum", type=_fraction, default=MOMENTUM, help="SGD momentum (default %(default)s)"
+        "--momentum",
+        type=utils.fraction,
+        default=MOMENTUM,
+        help="SGD momentum (default %(default)s)",
     )
     parser.add_argument(
         "--l2",
-        type=_non_negative_float,
+        type=utils.non_negative_float,
         default=L2_LAMBDA,
         help="L2 weight decay lambda (default %(default)s)",
     )
@@ -174,6 +162,7 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     parser = make_parser()
     args = parser.parse_args(argv)
+    folders = utils.prepare_outputs(args)
     settings = utils.settings_from_args(args)
     network = NetworkSettings(args.hidden_units, args.momentum, args.l2)
     data = utils.prepare_data(parser, args, load_full_mnist, num_classes=NUM_CLASSES)
@@ -184,13 +173,13 @@ def main(argv: list[str] | None = None) -> None:
         # The pick once more without deskewing: what the deskewing is worth, on validation.
         plain_inputs = prepare_inputs(data, deskew_images=False)
         ablation = train_network("no_deskew", plain_inputs, settings, network, role="ablation")
-        print(f"wrote {utils.write_results('task5_search', [*search_runs, ablation])}")
-        utils.print_summary([*search_runs, ablation])
+        utils.finish("task5_search", folders, [], [*search_runs, ablation], args)
     final = train_network("final", inputs, settings, network, role="final")
     test_outputs = final.model.forward(inputs.X_test)
     confusion = confusion_matrix(data.Y_test, test_outputs)
     final.record["test_confusion"] = confusion.tolist()
-    utils.finish(draw_figures(final, data, test_outputs, confusion), "task5", [final], args.show)
+    figures = draw_figures(final, data, test_outputs, confusion)
+    utils.finish("task5", folders, figures, [final], args)
 
 
 # ---------------------------------------------------------------- figures

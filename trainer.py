@@ -121,11 +121,7 @@ class BaseTrainer:
         outputs = self.model.forward(X_batch)
         loss = self.model.loss(Y_batch, outputs)
         if not np.isfinite(loss):
-            raise TrainingDivergedError(
-                f"the training loss became {loss} at step {self.global_step}: the learning rate "
-                f"{self.learning_rate:g} is too large for this model; try a smaller one "
-                f"(e.g. --lr {self.learning_rate / 10:g})"
-            )
+            raise self.divergence_error(loss)
         self.model.backward(X_batch, outputs, Y_batch)
         for w, grad, velocity in zip(self.model.ws, self.model.grads, self.velocities, strict=True):
             velocity *= self.momentum
@@ -202,4 +198,20 @@ class BaseTrainer:
         tqdm.write(
             f"{self.description}: {stop}; restored the weights of step {best.step} "
             f"(best validation loss {best.val_loss:.4f})."
+        )
+
+    def divergence_error(self, loss: float) -> TrainingDivergedError:
+        """The error for a training loss that became NaN or infinite, with what to try."""
+        lr = self.learning_rate
+        advice = f"the learning rate {lr:g} is too large for this model; try a smaller one "
+        advice += f"(e.g. --lr {lr / 10:g})"
+        decay = lr * getattr(self.model, "l2_reg_lambda", 0.0)
+        if decay >= 1:  # w <- (1 - lr * lambda) w - ...: the penalty alone overshoots zero
+            advice = (
+                f"the L2 penalty may be the cause: learning rate times lambda is {decay:g}, and "
+                "from 1 on weight decay overshoots zero at every step; keep it well below 1 "
+                "(a smaller --l2, or --lr)"
+            )
+        return TrainingDivergedError(
+            f"the training loss became {loss} at step {self.global_step}: {advice}"
         )

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import math
 import os
+import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,22 +30,50 @@ REPO = Path(__file__).resolve().parent
 TRAINING_DTYPE = np.float32  # default of --dtype: twice as fast as float64
 QUICK_SPLIT_SIZES = (1000, 300, 300)  # train, validation, test samples for --quick
 QUICK_EPOCHS = 3
+RESULTS_SCHEMA = 2  # version of the results files' layout; older files are re-made
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 # ---------------------------------------------------------------- command line and data
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
+    """A finite number above 0, for argparse."""
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number greater than 0, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number of at least 0, for argparse."""
+    value = float(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A number in [0, 1), for argparse."""
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
     return value
 
 
 def positive_int(text: str) -> int:
+    """A whole number of at least 1, for argparse."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """A whole number of at least 0, for argparse."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text}")
     return value
 
 
@@ -55,7 +88,7 @@ def make_parser(description: str, *, learning_rate: float, batch_size: int, epoc
     )
     parser.add_argument(
         "--lr",
-        type=_positive_float,
+        type=positive_float,
         default=learning_rate,
         help=f"learning rate (default {learning_rate})",
     )
@@ -65,7 +98,9 @@ def make_parser(description: str, *, learning_rate: float, batch_size: int, epoc
         default=batch_size,
         help=f"mini-batch size (default {batch_size})",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed for shuffling and initialisation")
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed for shuffling and initialisation"
+    )
     parser.add_argument(
         "--data-dir",
         default=None,
@@ -127,14 +162,32 @@ def prepare_data(
     return data
 
 
+class OutputError(RuntimeError):
+    """An output folder cannot be written; the message says which and what to do."""
+
+
+def _stop_on_signal(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def run_main(main: Callable[[], None]) -> None:
-    """Run a task's `main`, turning a diverged training into a one-line error."""
+    """Run a task's `main`; errors the user can fix end it with one line.
+
+    SIGTERM and SIGHUP stop it as Ctrl-C (SIGINT) does, so that the clean-up in `finally`
+    blocks runs and no half-written output remains.
+    """
+    name = Path(sys.argv[0]).name
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _stop_on_signal)
     try:
-        main()
-    except TrainingDivergedError as exc:
-        sys.exit(f"{Path(sys.argv[0]).name}: error: {exc}")
-    except KeyboardInterrupt:
-        sys.exit(130)
+        # A diverging run overflows before its loss turns NaN; the trainer's guard reports
+        # that in one line, so NumPy's warnings on the way there would only bury it.
+        with np.errstate(over="ignore", invalid="ignore"):
+            main()
+    except (TrainingDivergedError, OutputError) as exc:
+        sys.exit(f"{name}: error: {exc}")
+    except KeyboardInterrupt as exc:
+        sys.exit(f"{name}: stopped ({exc or 'SIGINT'}); the previous outputs are unchanged")
 
 
 # ---------------------------------------------------------------- output files
@@ -148,6 +201,147 @@ def figures_dir() -> Path:
 def results_dir() -> Path:
     """Where metrics go: $RESULTS_DIR, else results/ beside this file."""
     return Path(os.environ.get("RESULTS_DIR") or REPO / "results")
+
+
+@dataclass(frozen=True)
+class OutputFolders:
+    """Where one task script writes: the report's folders, or quick/ inside them for --quick."""
+
+    figures: Path
+    results: Path
+
+    @classmethod
+    def for_run(cls, quick: bool) -> OutputFolders:
+        """The folders of a run; a --quick trial never replaces the outputs the report reads."""
+        if quick:
+            return cls(figures_dir() / "quick", results_dir() / "quick")
+        return cls(figures_dir(), results_dir())
+
+    def check_writable(self) -> None:
+        """Create the folders if needed and try a file in each: fail now, not after training."""
+        for folder, variable in ((self.figures, "FIGURES_DIR"), (self.results, "RESULTS_DIR")):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                with tempfile.TemporaryFile(dir=folder):
+                    pass
+            except OSError as exc:
+                raise OutputError(
+                    f"cannot write to the output folder {folder} ({exc.strerror}); make it "
+                    f"writable or set {variable} to a folder you can write to"
+                ) from exc
+            remove_leftovers(folder)
+
+
+def prepare_outputs(args: argparse.Namespace) -> OutputFolders:
+    """The output folders of this run, checked to be writable before any training starts."""
+    folders = OutputFolders.for_run(args.quick)
+    folders.check_writable()
+    return folders
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of the file at `path`."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+STAGING_PREFIX = ".staging-"
+
+
+def remove_leftovers(folder: Path) -> None:
+    """Remove staging folders and temporary files that a killed run (kill -9) left behind."""
+    for leftover in folder.glob(f"{STAGING_PREFIX}*"):
+        pid = leftover.name.removeprefix(STAGING_PREFIX).split("-")[0]
+        if not (pid.isdigit() and _process_alive(int(pid))):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def _staging(folder: Path) -> Iterator[Path]:
+    """A hidden folder inside `folder` (same file system, so files move in by renaming)."""
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=folder))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold back Ctrl-C, SIGTERM and SIGHUP for the block; they arrive right after it."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def write_output_set(
+    task: str,
+    folders: OutputFolders,
+    figures: Sequence[tuple[plt.Figure, str]],
+    runs: Sequence[Run],
+    quick: bool,
+) -> list[Path]:
+    """Write a task's figures and results/<task>.json as one set; return the paths written.
+
+    Everything is first written into hidden staging folders, then moved into place with the
+    JSON last; the JSON records each figure's SHA-256, so that `output_set_problem` can tell a
+    set that an interruption (even kill -9) split. The moves run with Ctrl-C, SIGTERM and SIGHUP
+    held back, so those always leave either the complete old set or the complete new one.
+    """
+    results = {"schema": RESULTS_SCHEMA, "task": task, "quick": quick, "figures": {}}
+    with _staging(folders.figures) as figure_stage, _staging(folders.results) as result_stage:
+        for fig, filename in figures:
+            fig.savefig(figure_stage / filename, format="png", dpi=150, bbox_inches="tight")
+            results["figures"][filename] = sha256(figure_stage / filename)
+        results["runs"] = [run.record for run in runs]
+        (result_stage / f"{task}.json").write_text(json.dumps(results, indent=1) + "\n")
+        moves = [(figure_stage / name, folders.figures / name) for name in results["figures"]]
+        moves.append((result_stage / f"{task}.json", folders.results / f"{task}.json"))
+        with _signals_held():
+            for staged, final in moves:
+                os.chmod(staged, NEW_FILE_MODE)
+                os.replace(staged, final)
+    return [final for _, final in moves]
+
+
+def rerun_command(task: str) -> str:
+    """The command that writes the outputs of `task` ("task5_search": task5.py --search)."""
+    script, _, variant = task.partition("_")
+    return f"python {script}.py" + (f" --{variant}" if variant else "")
+
+
+def output_set_problem(task: str, folders: OutputFolders | None = None) -> str | None:
+    """What is wrong with the outputs of `task` as one complete set from a full run, or None."""
+    folders = folders or OutputFolders.for_run(quick=False)
+    path = folders.results / f"{task}.json"
+    if not path.is_file():
+        return f"{path} is missing"
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return f"{path} is not valid JSON ({exc})"
+    if not isinstance(results, dict) or results.get("schema") != RESULTS_SCHEMA:
+        return f"{path} was written by an older version of the scripts"
+    if results.get("quick"):
+        return f"{path} holds a --quick trial run, not the full run"
+    for filename, digest in results["figures"].items():
+        figure = folders.figures / filename
+        if not figure.is_file():
+            return f"{figure} is missing"
+        if sha256(figure) != digest:
+            return f"{figure} was drawn by another run than {path}"
+    return None
 
 
 def _new_file_mode() -> int:
@@ -175,46 +369,52 @@ def atomic_write(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
         raise
 
 
-def save_figure(fig: plt.Figure, filename: str) -> Path:
-    """Write `fig` as PNG into the figures folder, atomically."""
-    path = figures_dir() / filename
-    with atomic_write(path, "wb") as file:
-        fig.savefig(file, format="png", dpi=150, bbox_inches="tight")
-    return path
-
-
-def write_results(task: str, runs: Sequence[Run]) -> Path:
-    """Write {"runs": [record, ...]} to results/<task>.json, atomically."""
-    path = results_dir() / f"{task}.json"
-    with atomic_write(path) as file:
-        json.dump({"runs": [run.record for run in runs]}, file, indent=1)
-        file.write("\n")
-    return path
-
-
 def print_summary(runs: Sequence[Run]) -> None:
-    """A table of the final metrics of each run ("-" for a test split left unread)."""
-    width = max(20, *(len(run.record["name"]) + 2 for run in runs))
-    header = f"{'run':<{width}}{'steps':>7}{'stopped':>9}  {'train acc':>9}{'val acc':>9}"
-    print(header + f"{'test acc':>9}{'test loss':>10}{'seconds':>9}")
+    """A table of the final metrics of each run ("-" for a test split left unread).
+
+    A run whose training loss ended far above where it started is named below the table.
+    """
+    header = ["run", "steps", "stopped", "train acc", "val acc", "test acc", "test loss", "seconds"]
+    rows = []
     for run in runs:
         r = run.record
-        stopped = "-" if r["stopped_at_step"] is None else str(r["stopped_at_step"])
         tested = r["test_accuracy"] is not None
-        test_accuracy = f"{r['test_accuracy']:.2%}" if tested else "-"
-        test_loss = f"{r['test_loss']:.4f}" if tested else "-"
-        print(
-            f"{r['name']:<{width}}{r['steps']:>7}{stopped:>9}  {r['train_accuracy']:>9.2%}"
-            f"{r['val_accuracy']:>9.2%}{test_accuracy:>9}{test_loss:>10}{r['seconds']:>9.1f}"
-        )
+        rows.append([
+            r["name"],
+            str(r["steps"]),
+            "-" if r["stopped_at_step"] is None else str(r["stopped_at_step"]),
+            f"{r['train_accuracy']:.2%}",
+            f"{r['val_accuracy']:.2%}",
+            f"{r['test_accuracy']:.2%}" if tested else "-",
+            f"{r['test_loss']:.4f}" if tested else "-",
+            f"{r['seconds']:.1f}",
+        ])  # fmt: skip
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for name, *numbers in [header, *rows]:
+        cells = [name.ljust(widths[0])]
+        cells += [cell.rjust(width) for cell, width in zip(numbers, widths[1:], strict=True)]
+        print("  ".join(cells))
+    for run in runs:
+        first, last = run.record["history"]["train_loss"][0], run.record["train_loss"]
+        if last > 2 * first:
+            print(
+                f"warning: {run.record['name']}: the training loss ended at {last:.4g}, far "
+                f"above where it started ({first:.4g}): this run did not learn; try a smaller "
+                "--lr"
+            )
 
 
-def finish(figures: Sequence[tuple[plt.Figure, str]], task: str, runs: Sequence[Run], show: bool):
-    """Save the figures and results, print where they went and the summary."""
-    for fig, filename in figures:
-        print(f"wrote {save_figure(fig, filename)}")
-    print(f"wrote {write_results(task, runs)}")
+def finish(
+    task: str,
+    folders: OutputFolders,
+    figures: Sequence[tuple[plt.Figure, str]],
+    runs: Sequence[Run],
+    args: argparse.Namespace,
+) -> None:
+    """Write the figures and results as one set, print where they went and the summary."""
+    for path in write_output_set(task, folders, figures, runs, args.quick):
+        print(f"wrote {path}")
     print_summary(runs)
-    if show:
+    if args.show:
         plt.show()
     plt.close("all")

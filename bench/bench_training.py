@@ -1,7 +1,7 @@
 """Time the shared trainer on the course workloads, and an equivalent PyTorch loop if installed.
 
 Workloads (early stopping off, fixed epochs, validation every 20 % of an epoch computing the
-loss and accuracy on the validation set and the accuracy on the whole training set):
+loss and accuracy on the whole training and validation sets):
 softmax regression on the 20,000 training images, and logistic regression on 2 vs 3.
 
     python bench/bench_training.py [--epochs 10] [--repeats 5] [--scripts]
@@ -125,10 +125,9 @@ def time_torch(data: Splits, lr: float, epochs: int, repeats: int, binary: bool)
                 if step % steps_per_val == 0:
                     v_start = time.perf_counter()
                     with torch.no_grad():
-                        logits_train = X_train @ w
-                        logits_val = X_val @ w
-                        loss_fn(logits_val, Y_val).item(), correct(logits_val, Y_val).item()
-                        correct(logits_train, Y_train).item()
+                        for X_split, Y_split in ((X_train, Y_train), (X_val, Y_val)):
+                            logits = X_split @ w
+                            loss_fn(logits, Y_split).item(), correct(logits, Y_split).item()
                     validation += time.perf_counter() - v_start
                 step += 1
         seconds = time.perf_counter() - start

@@ -25,11 +25,14 @@ def mnist_dir() -> Path:
 
 @pytest.fixture
 def output_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
-    """(figures, results) folders under tmp_path, honoured by utils through the environment."""
+    """The (figures, results) folders a --quick run writes to: quick/ in folders under tmp_path.
+
+    FIGURES_DIR and RESULTS_DIR point at the folders under tmp_path for the test.
+    """
     figures, results = tmp_path / "figures", tmp_path / "results"
     monkeypatch.setenv("FIGURES_DIR", str(figures))
     monkeypatch.setenv("RESULTS_DIR", str(results))
-    return figures, results
+    return figures / "quick", results / "quick"
 
 
 def random_inputs(rng: np.random.Generator, n: int = 20) -> np.ndarray:

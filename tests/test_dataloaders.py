@@ -177,7 +177,7 @@ def test_no_data_and_no_network_says_what_to_do(
     monkeypatch.delenv("MNIST_DIR", raising=False)
     monkeypatch.setattr(mnist_files, "DATA_CACHE", tmp_path / "cache")
     monkeypatch.setattr(mnist_files, "MIRRORS", ("http://127.0.0.1:9/",))
-    with pytest.raises(MNISTError, match=r"Set MNIST_DIR .*\n.*train-images-idx3-ubyte\.gz"):
+    with pytest.raises(MNISTError, match=r"set MNIST_DIR .*train-images-idx3-ubyte\.gz"):
         find_data_dir()
 
 

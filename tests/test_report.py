@@ -39,11 +39,14 @@ def quick_outputs(
         patch.setenv("FIGURES_DIR", str(root / "figures"))
         patch.setenv("RESULTS_DIR", str(root / "results"))
         run_quick_tasks(mnist_dir)
-        path = root / "results" / "task2.json"
-        results = json.loads(path.read_text())
-        results["runs"][0]["test_accuracy"] = PLANTED_ACCURACY
-        path.write_text(json.dumps(results))
-        yield root / "figures", root / "results"
+        figures, results = root / "figures" / "quick", root / "results" / "quick"
+        patch.setenv("FIGURES_DIR", str(figures))
+        patch.setenv("RESULTS_DIR", str(results))
+        path = results / "task2.json"
+        task2 = json.loads(path.read_text())
+        task2["runs"][0]["test_accuracy"] = PLANTED_ACCURACY
+        path.write_text(json.dumps(task2))
+        yield figures, results
 
 
 @pytest.fixture(scope="module")

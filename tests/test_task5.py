@@ -202,7 +202,8 @@ FIGURES = ["task5_curves", "task5_confusion", "task5_misclassified"]
 
 def run_quick(mnist_dir: Path, *extra: str, results: str = "task5") -> list[dict]:
     task5.main(["--quick", "--data-dir", str(mnist_dir), *extra])
-    return json.loads((Path(os.environ["RESULTS_DIR"]) / f"{results}.json").read_text())["runs"]
+    path = Path(os.environ["RESULTS_DIR"]) / "quick" / f"{results}.json"
+    return json.loads(path.read_text())["runs"]
 
 
 def test_quick_run_writes_figures_and_one_final_run(mnist_dir: Path, output_dirs) -> None:
@@ -226,7 +227,8 @@ def test_quick_search_records_search_runs_without_test_numbers(
     mnist_dir: Path, output_dirs
 ) -> None:
     (final,) = run_quick(mnist_dir, "--search", "--momentum", "0.8")
-    runs = json.loads((Path(os.environ["RESULTS_DIR"]) / "task5_search.json").read_text())["runs"]
+    search_path = Path(os.environ["RESULTS_DIR"]) / "quick" / "task5_search.json"
+    runs = json.loads(search_path.read_text())["runs"]
     *search, ablation = runs
     assert [run["role"] for run in runs] == ["search"] * len(search) + ["ablation"]
     assert len(search) == math.prod(map(len, task5.QUICK_SEARCH_GRID.values())) >= 2
