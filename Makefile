@@ -22,9 +22,11 @@ TASK := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python
 # What every task script runs on; a change to any of it re-runs the scripts.
 CORE := dataloaders.py mnist_files.py trainer.py experiment.py utils.py plots.py \
 	logistic_regression.py softmax_regression.py $(STAMP)
+# Where the scripts write results (the environment variable RESULTS_DIR moves them).
+RESULTS_DIR ?= results
 # Longest first, so that the scripts running side by side finish at about the same time.
-RESULTS := results/task5_search.json results/task4.json results/task3.json results/task5.json \
-	results/task2.json
+RESULTS := $(addprefix $(RESULTS_DIR)/,task5_search.json task4.json task3.json task5.json \
+	task2.json)
 TEX_PACKAGES := texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc
 
 .PHONY: report figures test lint tex clean
@@ -34,7 +36,10 @@ TEX_PACKAGES := texlive-xetex texlive-fonts-recommended texlive-plain-generic pa
 report: figures tex
 	$(BIN)/python build_report.py
 
+# A task whose outputs are missing, incomplete or inconsistent (an interrupted run, a figure
+# deleted by hand) runs again, as does one whose results are older than its code.
 figures: $(STAMP)
+	@$(BIN)/python check_outputs.py --mark-stale
 	@$(MAKE) --no-print-directory --jobs=$(JOBS) --output-sync=target $(RESULTS)
 
 $(STAMP): requirements.txt
@@ -42,16 +47,16 @@ $(STAMP): requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-results/task2.json: task2.py $(CORE)
+$(RESULTS_DIR)/task2.json: task2.py $(CORE)
 	$(TASK) task2.py
-results/task3.json: task3.py $(CORE)
+$(RESULTS_DIR)/task3.json: task3.py $(CORE)
 	$(TASK) task3.py
-results/task4.json: task4.py task3.py $(CORE)
+$(RESULTS_DIR)/task4.json: task4.py task3.py $(CORE)
 	$(TASK) task4.py
-results/task5.json: task5.py two_layer_network.py $(CORE)
+$(RESULTS_DIR)/task5.json: task5.py two_layer_network.py $(CORE)
 	$(TASK) task5.py
 # The hyperparameter search of task 5 (about a minute): run once, then only when the code changes.
-results/task5_search.json: task5.py two_layer_network.py $(CORE)
+$(RESULTS_DIR)/task5_search.json: task5.py two_layer_network.py $(CORE)
 	$(TASK) task5.py --search
 
 # xelatex and pandoc for the PDF: installed with apt-get when missing and run as root.

@@ -13,6 +13,7 @@ atomically; report.ipynb itself is never modified.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 import tomllib
@@ -26,6 +27,7 @@ from nbconvert.exporters import HTMLExporter, PDFExporter
 from nbconvert.exporters.pdf import LatexFailed
 
 import report_helpers
+import utils
 from utils import atomic_write
 
 ROOT = Path(__file__).resolve().parent
@@ -34,6 +36,7 @@ TITLE_BLOCK = ROOT / "report_metadata.toml"
 LATEX_TOOLS = ("pandoc", "xelatex")
 TEX_PACKAGES = "texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc"
 CELL_TIMEOUT_SECONDS = 300
+ANSI_CODES = re.compile(r"\x1b\[[0-9;]*m")  # the terminal colours of IPython's tracebacks
 # What the reader sees: outputs only, no code and no In/Out prompts.
 EXPORT_OPTIONS = {
     "exclude_input": True,
@@ -93,7 +96,7 @@ def execute(notebook: nbformat.NotebookNode) -> None:
     try:
         client.execute()
     except CellExecutionError as exc:
-        last_line = str(exc).strip().splitlines()[-1]
+        last_line = ANSI_CODES.sub("", str(exc)).strip().splitlines()[-1]
         raise ReportError(f"report.ipynb failed while running: {last_line}") from exc
 
 
@@ -132,12 +135,25 @@ def export(notebook: nbformat.NotebookNode, pdf: bool) -> bytes:
     return document
 
 
-def build(output: Path | None = None, html: bool = False, title_block: Path = TITLE_BLOCK) -> Path:
-    """Execute the notebook and write the report; returns the path written."""
-    missing = report_helpers.missing_results()
-    if missing:
-        names = ", ".join(str(path) for path in missing)
-        raise ReportError(f"missing results: {names}; {report_helpers.rerun_hint()}")
+def check_results(allow_quick: bool = False) -> None:
+    """Refuse results and figures that are not one complete set per task from a full run."""
+    for task in report_helpers.REPORT_TASKS:
+        problem = utils.output_set_problem(task, folders=utils.OutputFolders.for_run(False))
+        if problem and not (allow_quick and problem.endswith("not the full run")):
+            raise ReportError(f"{problem}; {report_helpers.rerun_hint(task)}")
+
+
+def build(
+    output: Path | None = None,
+    html: bool = False,
+    title_block: Path = TITLE_BLOCK,
+    allow_quick: bool = False,
+) -> Path:
+    """Execute the notebook and write the report; returns the path written.
+
+    `allow_quick` accepts results of --quick trial runs (for tests); `make report` never does.
+    """
+    check_results(allow_quick)
     tools = missing_latex_tools()
     pdf = not html and not tools
     if not html and tools:
@@ -155,6 +171,10 @@ def build(output: Path | None = None, html: bool = False, title_block: Path = TI
     document = export(notebook, pdf)
     with atomic_write(output, "wb") as file:
         file.write(document)
+    stale_pdf = output.with_suffix(".pdf")
+    if not pdf and stale_pdf.exists():
+        stale_pdf.unlink()  # an older build's PDF would contradict the HTML just written
+        print(f"build_report.py: removed {stale_pdf}, which an earlier build wrote", file=sys.stderr)
     return output
 
 
