@@ -115,8 +115,12 @@ def number(value: float, digits: int = 3) -> str:
     return f"{value:,.{decimals}f}"
 
 
-def epochs(value: float) -> str:
-    """A (possibly fractional) number of epochs of training: ``10.06`` -> ``10.1``."""
+def epochs(value: float, decimals: int | None = None) -> str:
+    """A (possibly fractional) number of epochs of training: ``10.06`` -> ``10.1``, ``12.0`` ->
+    ``12``; with ``decimals``, always that many: ``epochs(7, 1)`` -> ``7.0`` (for table columns).
+    """
+    if decimals is not None:
+        return f"{value:.{decimals}f}"
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 
@@ -352,7 +356,8 @@ def loss_by_position(run: Run) -> dict[int, float]:
 
 @dataclass(frozen=True)
 class Block:
-    """Means over the validation points of a run from epoch ``start`` (included) to ``end``."""
+    """Means over the validation points of a run from epoch ``start`` (included) to ``end``
+    (excluded)."""
 
     start: float
     end: float
@@ -385,7 +390,7 @@ def epoch_blocks(run: Run, width: float) -> list[Block]:
         if inside:
             keys = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
             means = [statistics.fmean(history[key][i] for i in inside) for key in keys]
-            blocks.append(Block(start, min(end, history["epoch"][-1]), *means))
+            blocks.append(Block(start, end, *means))
         start = end
     return blocks
 
@@ -395,7 +400,7 @@ def blocks_table(blocks: Sequence[Block], caption: str = "") -> str:
     header = ["Epochs", "Train loss", "Val. loss", "Loss gap", "Train acc.", "Val. acc.",
               "Gap (points)"]  # fmt: skip
     rows = [[
-        f"{epochs(b.start)}\u2013{epochs(round(b.end, 1))}",  # an en dash
+        f"{epochs(b.start)}\u2013{epochs(b.end)}",  # an en dash
         loss(b.train_loss),
         loss(b.val_loss),
         loss(b.loss_gap),

@@ -125,6 +125,8 @@ def test_executed_notebook_has_no_errors_or_stderr(executed: nbformat.NotebookNo
         for output in cell.get("outputs", []):
             assert output.output_type != "error"
             assert not (output.output_type == "stream" and output.name == "stderr")
+            # Code cells compute values and check claims; they print nothing.
+            assert not (output.output_type == "stream" and output.name == "stdout")
 
 
 def test_text_carries_the_numbers_of_the_results(
