@@ -5,9 +5,13 @@ module, so the text cannot disagree with the figures.  The results and figure
 folders default to ``results/`` and ``figures/`` beside this file and can be
 redirected with the environment variables ``RESULTS_DIR`` and ``FIGURES_DIR``.
 
-Adding a report section takes its task name in ``REPORT_TASKS`` (so that the
-build checks for its results), a ``load_task("taskN")`` call in the notebook
-and Markdown cells built with the helpers below.
+The notebook's prose lives in Markdown cells; a number in it is an ``{eval}``
+role whose expression names a string made by one of the formatters below.
+The other helpers measure evidence from a run's history (spikes, averages
+over blocks of epochs, split sizes); the notebook asserts each claim its prose
+makes from them.  Adding a report section takes its task name in
+``REPORT_TASKS`` (so that the build checks for its results) and a
+``load_task("taskN")`` call in the notebook.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -80,6 +84,7 @@ def load_task(task: str) -> TaskResults:
 
 
 # ---------------------------------------------------------------- numbers
+# Each formatter returns plain text (no LaTeX), ready for an {eval} role.
 
 
 def percent(fraction: float, decimals: int = 2) -> str:
@@ -98,7 +103,7 @@ def loss(value: float) -> str:
 
 
 def integer(value: int) -> str:
-    """A count such as a step number, with thousands separators: ``6355`` -> ``6,355``."""
+    """A count or a step number, with thousands separators: ``6355`` -> ``6,355``."""
     return f"{value:,}"
 
 
@@ -110,41 +115,53 @@ def number(value: float, digits: int = 3) -> str:
     return f"{value:,.{decimals}f}"
 
 
-def epochs(value: float) -> str:
-    """A (possibly fractional) number of epochs of training: ``10.06`` -> ``10.1``."""
+def epochs(value: float, decimals: int | None = None) -> str:
+    """A (possibly fractional) number of epochs of training: ``10.06`` -> ``10.1``, ``12.0`` ->
+    ``12``; with ``decimals``, always that many: ``epochs(7, 1)`` -> ``7.0`` (for table columns).
+    """
+    if decimals is not None:
+        return f"{value:.{decimals}f}"
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 
-def scientific(value: float) -> str:
-    """LaTeX for ``value`` in scientific notation: ``1e-5`` -> ``10^{-5}``."""
+def setting(value: float) -> str:
+    """A hyperparameter as it is set in the code: ``0.05`` -> ``0.05``, ``2.0`` -> ``2``."""
+    return f"{value:g}"
+
+
+_SUPERSCRIPTS = str.maketrans(
+    "-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+)
+
+
+def scientific(value: float, digits: int = 2) -> str:
+    """``value`` in scientific notation, as text with superscript digits.
+
+    ``1e-5`` -> "10" followed by a superscript minus and 5; ``2e-6`` -> "2", a multiplication
+    sign, then 10 to the -6.
+    """
     exponent = math.floor(math.log10(abs(value)))
-    mantissa = value / 10**exponent
-    power = f"10^{{{exponent}}}"
-    return power if math.isclose(mantissa, 1) else f"{mantissa:g} \\times {power}"
+    mantissa = round(value / 10**exponent, digits - 1)
+    if abs(mantissa) >= 10:  # rounded up to the next power of ten
+        mantissa, exponent = mantissa / 10, exponent + 1
+    power = "10" + str(exponent).translate(_SUPERSCRIPTS)
+    return power if math.isclose(mantissa, 1) else f"{mantissa:g} \u00d7 {power}"
 
 
 def l2_lambda(run: Run) -> str:
     """The L2 strength of a run, as written in the text."""
-    return f"{run.get('l2_lambda') or 0:g}"
+    return setting(run.get("l2_lambda") or 0)
 
 
-# ---------------------------------------------------------------- Markdown
+# ---------------------------------------------------------------- figures and tables
 
 
-def figure(filename: str, caption: str, width: float = 0.65) -> str:
-    """Markdown for a captioned figure from the figures folder.
-
-    ``width`` is a fraction of the text width (the PDF template also caps
-    every image at the line width).
-    """
-    path = figures_dir() / filename
-    if not path.is_file():
-        raise MissingResultsError(f"{path} is missing; {rerun_hint()}.")
-    try:
-        shown = path.resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        shown = path.resolve()
-    return f"![{caption}](<{shown.as_posix()}>){{width={100 * width:g}%}}"
+def require_figures(*filenames: str) -> None:
+    """Check that the figures the next Markdown cell shows exist in the figures folder."""
+    for filename in filenames:
+        path = figures_dir() / filename
+        if not path.is_file():
+            raise MissingResultsError(f"{path} is missing; {rerun_hint()}.")
 
 
 def table(
@@ -170,13 +187,32 @@ def table(
     return "\n".join(lines) + (f"\n\nTable: {caption}" if caption else "")
 
 
+def last_step(run: Run) -> int:
+    """The number of the last training step of ``run``, counted from 0."""
+    return run["steps"] - 1
+
+
+def end_epochs(run: Run) -> float:
+    """Where ``run`` ended, in epochs of training (last step / steps per epoch)."""
+    return last_step(run) / steps_per_epoch(run)
+
+
+def best_epochs(run: Run) -> float:
+    """Where ``run`` had its lowest validation loss, in epochs of training."""
+    return run["best_step"] / steps_per_epoch(run)
+
+
 def stop_description(run: Run) -> str:
-    """How training of ``run`` ended, as a phrase: ``"stopped at step 372 (epoch 13)"``."""
+    """How training of ``run`` ended: ``"stopped at step 372, after 12 epochs"``.
+
+    Steps are numbered from 0, as on the figures' axes; epochs of training are the step
+    divided by the steps per epoch.
+    """
     if run.get("stopped_at_step") is None:
-        return f"ran all {run['epochs']} epochs ({integer(run['steps'])} steps)"
+        return f"ran all {run['epochs']} epochs, to step {integer(last_step(run))}"
     return (
-        f"stopped at step {integer(run['stopped_at_step'])} "
-        f"(epoch {epochs(run['stopped_at_epoch'])})"
+        f"stopped at step {integer(run['stopped_at_step'])}, "
+        f"after {epochs(round(end_epochs(run), 1))} epochs"
     )
 
 
@@ -185,24 +221,28 @@ def setup_description(run: Run) -> str:
     parts = ["shuffled" if run.get("shuffle") else "not shuffled"]
     if run.get("early_stopping_patience") is None:
         parts.append("no early stopping")
-    elif run.get("stopped_at_epoch") is None:
+    elif run.get("stopped_at_step") is None:
         parts.append("early stopping never triggered")
     else:
-        parts.append(f"stopped in epoch {epochs(run['stopped_at_epoch'])}")
+        parts.append(f"stopped after {epochs(round(end_epochs(run), 1))} epochs")
     if "l2_lambda" in run:
         parts.append(f"$\\lambda = {l2_lambda(run)}$")
     return ", ".join(parts)
 
 
 def results_table(tasks: Sequence[TaskResults], caption: str = "") -> str:
-    """One row per run of every task: its set-up and final numbers."""
-    header = ["Task", "Run", "Set-up", "Steps", "Train acc.", "Val. acc.", "Test acc.", "Test loss"]
+    """One row per run of every task: its set-up and final numbers.
+
+    *Last step* is the number of the run's last training step, counted from 0.
+    """
+    header = ["Task", "Run", "Set-up", "Last step", "Train acc.", "Val. acc.", "Test acc.",
+              "Test loss"]  # fmt: skip
     rows = [
         [
             task.task.removeprefix("task"),
             run["name"].replace("_", " "),
             setup_description(run),
-            integer(run["steps"]),
+            integer(last_step(run)),
             percent(run["train_accuracy"]),
             percent(run["val_accuracy"]),
             percent(run["test_accuracy"]),
@@ -215,12 +255,6 @@ def results_table(tasks: Sequence[TaskResults], caption: str = "") -> str:
 
 
 # ---------------------------------------------------------------- curve analysis
-
-
-def nearest_point(run: Run, epoch: float) -> int:
-    """Index of the validation point of ``run`` closest to ``epoch`` epochs of training."""
-    history = run["history"]["epoch"]
-    return min(range(len(history)), key=lambda i: abs(history[i] - epoch))
 
 
 def steps_per_epoch(run: Run) -> float:
@@ -236,7 +270,7 @@ def validation_interval(run: Run) -> int:
 
 
 def validations_per_epoch(run: Run) -> int:
-    """How many times per epoch ``run`` was validated."""
+    """How many times per epoch ``run`` was validated, rounded."""
     return round(steps_per_epoch(run) / validation_interval(run))
 
 
@@ -245,30 +279,48 @@ def patience_epochs(run: Run) -> float:
     return run["early_stopping_patience"] * validation_interval(run) / steps_per_epoch(run)
 
 
+def best_point(run: Run) -> int:
+    """Index in the history of ``run`` of its lowest validation loss."""
+    losses = run["history"]["val_loss"]
+    return min(range(len(losses)), key=losses.__getitem__)
+
+
+def split_size(fractions: Iterable[float], limit: int = 100_000) -> int:
+    """The number of images behind accuracies measured on one split.
+
+    Each accuracy is a whole number of correct images divided by the split's size n, so n
+    is a multiple of every accuracy's denominator in lowest terms; the least common multiple
+    of those denominators is n itself unless every count of correct images shares a factor
+    with n (the more accuracies, the less likely).
+    """
+    size = 1
+    for fraction in fractions:
+        size = math.lcm(size, Fraction(fraction).limit_denominator(limit).denominator)
+    return size
+
+
+SPIKE_WINDOW = 7
+"""Validation points in the running median that is the trend of a loss curve."""
+SPIKE_SPREAD = 5.0
+"""Median absolute deviations above the trend at which a point counts as a spike."""
+
+
 @dataclass(frozen=True)
 class Spikes:
     """Upward jumps of a validation-loss curve above its local trend, after the first epoch.
 
     ``steps`` are the validation points more than ``threshold`` above the
-    running median; ``period`` is the most common distance in steps between
-    successive spikes and ``repeats`` how often it occurs.  ``jaggedness`` is
-    the mean absolute change of the loss between successive validation points.
+    running median; ``jaggedness`` is the mean absolute change of the loss
+    between successive validation points.
     """
 
     steps: list[int]
     largest: float
     threshold: float
-    period: int | None
-    repeats: int
     jaggedness: float
 
-    @property
-    def periodic(self) -> bool:
-        """At least three gaps and most gaps between spikes have the same length."""
-        return self.repeats >= max(3, (len(self.steps) - 1) / 2)
 
-
-def validation_spikes(run: Run, window: int = 7, spread: float = 5.0) -> Spikes:
+def validation_spikes(run: Run, window: int = SPIKE_WINDOW, spread: float = SPIKE_SPREAD) -> Spikes:
     """Find the spikes of the validation loss of ``run`` after its first epoch.
 
     The trend is the running median over ``window`` validation points; a point
@@ -279,103 +331,81 @@ def validation_spikes(run: Run, window: int = 7, spread: float = 5.0) -> Spikes:
     losses, half = history["val_loss"], window // 2
     settled = [i for i, e in enumerate(history["epoch"]) if e >= 1]
     if len(settled) < 2:
-        return Spikes([], 0.0, 0.0, None, 0, 0.0)
+        return Spikes([], 0.0, 0.0, 0.0)
     excess = {
         i: losses[i] - statistics.median(losses[max(0, i - half) : i + half + 1]) for i in settled
     }
     threshold = spread * statistics.median(abs(x) for x in excess.values())
     steps = [history["step"][i] for i, x in excess.items() if x > threshold]
-    gaps = Counter(b - a for a, b in pairwise(steps)).most_common(1)
-    period, repeats = gaps[0] if gaps else (None, 0)
     jaggedness = statistics.fmean(abs(losses[b] - losses[a]) for a, b in pairwise(settled))
-    return Spikes(steps, max(excess.values()), threshold, period, repeats, jaggedness)
+    return Spikes(steps, max(excess.values()), threshold, jaggedness)
+
+
+def loss_by_position(run: Run) -> dict[int, float]:
+    """Median validation loss of ``run`` after its first epoch, by the position in the epoch
+    (step modulo steps per epoch, from 0) of the step after which it was measured."""
+    history = run["history"]
+    per_epoch = round(steps_per_epoch(run))
+    by_position: dict[int, list[float]] = {}
+    for step, epoch, value in zip(history["step"], history["epoch"], history["val_loss"],
+                                  strict=True):  # fmt: skip
+        if epoch >= 1:
+            by_position.setdefault(step % per_epoch, []).append(value)
+    return {position: statistics.median(values) for position, values in sorted(by_position.items())}
 
 
 @dataclass(frozen=True)
-class Overfitting:
-    """How the gap between training and validation develops during one run.
+class Block:
+    """Means over the validation points of a run from epoch ``start`` (included) to ``end``
+    (excluded)."""
 
-    Accuracy gaps are training minus validation accuracy, loss gaps validation
-    minus training loss, both at validation points.  ``early`` is the point
-    after a tenth of the run.
-    """
-
-    early_epoch: float
-    early_accuracy_gap: float
-    early_loss_gap: float
-    final_epoch: float
-    final_accuracy_gap: float
-    final_loss_gap: float
-    best_step: int
-    best_epoch: float
-    best_val_loss: float
-    final_val_loss: float
-    opening_epoch: float | None
+    start: float
+    end: float
+    train_loss: float
+    val_loss: float
+    train_accuracy: float
+    val_accuracy: float
 
     @property
-    def val_loss_rise(self) -> float:
-        """Relative rise of the validation loss from its minimum to the end."""
-        return self.final_val_loss / self.best_val_loss - 1
+    def loss_gap(self) -> float:
+        """Validation minus training loss."""
+        return self.val_loss - self.train_loss
 
     @property
-    def verdict(self) -> str:
-        """``"clear"``: the validation loss turned up by more than 2 %;
-        ``"mild"``: it did not, but the loss gap at least doubled after the
-        first tenth of the run; ``"none"`` otherwise."""
-        if self.val_loss_rise > 0.02:
-            return "clear"
-        if self.final_loss_gap > max(2 * self.early_loss_gap, 0.005):
-            return "mild"
-        return "none"
+    def accuracy_gap(self) -> float:
+        """Training minus validation accuracy."""
+        return self.train_accuracy - self.val_accuracy
 
 
-def overfitting(run: Run) -> Overfitting:
-    """Measure the train-validation gap of ``run`` from its history.
+def epoch_blocks(run: Run, width: float) -> list[Block]:
+    """Means of ``run``'s history over consecutive blocks of ``width`` epochs of training.
 
-    The gap *opens* at the first validation point from which the accuracy gap
-    stays above half its final value until the end of training.
+    Averages over a block smooth out the noise of single validation points.
     """
     history = run["history"]
-    acc_gaps = [t - v for t, v in zip(history["train_accuracy"], history["val_accuracy"],
-                                      strict=True)]  # fmt: skip
-    loss_gaps = [v - t for t, v in zip(history["train_loss"], history["val_loss"], strict=True)]
-    early = nearest_point(run, history["epoch"][-1] / 10)
-    best = min(range(len(acc_gaps)), key=history["val_loss"].__getitem__)
-    opening = None
-    for i in reversed(range(len(acc_gaps))):
-        if acc_gaps[i] <= acc_gaps[-1] / 2:
-            break
-        opening = i
-    return Overfitting(
-        early_epoch=history["epoch"][early],
-        early_accuracy_gap=acc_gaps[early],
-        early_loss_gap=loss_gaps[early],
-        final_epoch=history["epoch"][-1],
-        final_accuracy_gap=acc_gaps[-1],
-        final_loss_gap=loss_gaps[-1],
-        best_step=history["step"][best],
-        best_epoch=history["epoch"][best],
-        best_val_loss=history["val_loss"][best],
-        final_val_loss=history["val_loss"][-1],
-        opening_epoch=None if opening is None else history["epoch"][opening],
-    )
+    blocks, start = [], 0.0
+    while start < history["epoch"][-1]:
+        end = start + width
+        inside = [i for i, e in enumerate(history["epoch"]) if start <= e < end]
+        if inside:
+            keys = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
+            means = [statistics.fmean(history[key][i] for i in inside) for key in keys]
+            blocks.append(Block(start, end, *means))
+        start = end
+    return blocks
 
 
-def gap_table(
-    run: Run, caption: str = "", fractions: Sequence[float] = (0.02, 0.1, 0.2, 0.4, 0.6, 0.8, 1)
-) -> str:
-    """Training and validation numbers of ``run`` at ``fractions`` of its training."""
-    history = run["history"]
-    indices = sorted({nearest_point(run, f * history["epoch"][-1]) for f in fractions})
-    header = ["Epochs", "Train acc.", "Val. acc.", "Gap (points)",
-              "Train loss", "Val. loss", "Gap"]  # fmt: skip
+def blocks_table(blocks: Sequence[Block], caption: str = "") -> str:
+    """A table of ``epoch_blocks``: mean losses, accuracies and the gaps between them."""
+    header = ["Epochs", "Train loss", "Val. loss", "Loss gap", "Train acc.", "Val. acc.",
+              "Gap (points)"]  # fmt: skip
     rows = [[
-        epochs(history["epoch"][i]),
-        percent(history["train_accuracy"][i]),
-        percent(history["val_accuracy"][i]),
-        points(history["train_accuracy"][i] - history["val_accuracy"][i]),
-        loss(history["train_loss"][i]),
-        loss(history["val_loss"][i]),
-        loss(history["val_loss"][i] - history["train_loss"][i]),
-    ] for i in indices]  # fmt: skip
+        f"{epochs(b.start)}\u2013{epochs(b.end)}",  # an en dash
+        loss(b.train_loss),
+        loss(b.val_loss),
+        loss(b.loss_gap),
+        percent(b.train_accuracy),
+        percent(b.val_accuracy),
+        points(b.accuracy_gap),
+    ] for b in blocks]  # fmt: skip
     return table(header, rows, align="rrrrrrr", caption=caption)

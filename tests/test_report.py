@@ -19,6 +19,40 @@ import report_helpers as rh
 
 # A test accuracy no quick run produces, planted in the results to prove the text reads them.
 PLANTED_ACCURACY = 0.123456
+# An inline value in a Markdown cell: {eval}`expression`, evaluated in the kernel after the code
+# cells above it ran, to a string.
+EVAL_ROLE = re.compile(r"\{eval\}`([^`]+)`")
+EVAL_CELL_TAG = "evaluate-inline-values"
+
+
+def add_eval_cells(notebook: nbformat.NotebookNode) -> None:
+    """After every Markdown cell with {eval} roles, a code cell that prints their values."""
+    cells = []
+    for cell in notebook.cells:
+        cells.append(cell)
+        expressions = EVAL_ROLE.findall(cell.source) if cell.cell_type == "markdown" else []
+        if expressions:
+            code = (
+                "import json as _json\n"
+                f"_values = [{', '.join(f'({e})' for e in expressions)}]\n"
+                "assert all(isinstance(_v, str) for _v in _values), _values\n"
+                "print(_json.dumps(_values))"
+            )
+            cells.append(nbformat.v4.new_code_cell(code, metadata={"tags": [EVAL_CELL_TAG]}))
+    notebook.cells = cells
+
+
+def substitute_evals(notebook: nbformat.NotebookNode) -> None:
+    """Put the printed values into their Markdown cells and drop the cells that printed them."""
+    cells = []
+    for cell in notebook.cells:
+        if EVAL_CELL_TAG not in cell.metadata.get("tags", []):
+            cells.append(cell)
+            continue
+        stdout = "".join(o.text for o in cell.outputs if o.get("name") == "stdout")
+        values = iter(json.loads(stdout))
+        cells[-1].source = EVAL_ROLE.sub(lambda _, values=values: next(values), cells[-1].source)
+    notebook.cells = cells
 
 
 def run_quick_tasks(mnist_dir: Path) -> None:
@@ -54,8 +88,10 @@ def executed(quick_outputs: tuple[Path, Path]) -> nbformat.NotebookNode:
     """The report notebook, executed against the quick results, as build_report prepares it."""
     notebook = nbformat.read(build_report.NOTEBOOK, as_version=4)
     notebook.metadata.update(build_report.read_title_block())
+    add_eval_cells(notebook)
     build_report.execute(notebook)
     build_report.drop_stderr(notebook)
+    substitute_evals(notebook)
     return notebook
 
 
@@ -92,6 +128,8 @@ def test_executed_notebook_has_no_errors_or_stderr(executed: nbformat.NotebookNo
         for output in cell.get("outputs", []):
             assert output.output_type != "error"
             assert not (output.output_type == "stream" and output.name == "stderr")
+            # Code cells compute values and check claims; they print nothing.
+            assert not (output.output_type == "stream" and output.name == "stdout")
 
 
 def test_text_carries_the_numbers_of_the_results(
