@@ -174,7 +174,7 @@ def build(
     stale_pdf = output.with_suffix(".pdf")
     if not pdf and stale_pdf.exists():
         stale_pdf.unlink()  # an older build's PDF would contradict the HTML just written
-        print(f"build_report.py: removed {stale_pdf}, which an earlier build wrote", file=sys.stderr)
+        print(f"build_report.py: removed the earlier build's {stale_pdf}", file=sys.stderr)
     return output
 
 

@@ -195,12 +195,22 @@ def test_build_falls_back_to_html_without_latex(
 ) -> None:
     monkeypatch.setattr(build_report, "missing_latex_tools", lambda: ["xelatex"])
     monkeypatch.chdir(tmp_path)
-    path = build_report.build(output=tmp_path / "report.html")
+    (tmp_path / "report.pdf").write_bytes(b"%PDF an earlier build")
+    path = build_report.build(output=tmp_path / "report.html", allow_quick=True)
     html = path.read_text()
     assert "data:image/png;base64" in html
     assert rh.percent(PLANTED_ACCURACY) in html
-    assert build_report.TEX_PACKAGES in capsys.readouterr().err
+    errors = capsys.readouterr().err
+    assert build_report.TEX_PACKAGES in errors and "removed the earlier build's" in errors
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_quick_results_are_refused_with_the_command_to_run(
+    quick_outputs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    with pytest.raises(build_report.ReportError, match=r"--quick trial run.*`python task2\.py`"):
+        build_report.build(output=tmp_path / "report.pdf")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_results_name_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -223,7 +233,7 @@ def test_failing_notebook_writes_nothing(
     monkeypatch.setenv("RESULTS_DIR", str(results))
     output = tmp_path / "report.html"
     with pytest.raises(build_report.ReportError, match="no_early_stopping"):
-        build_report.build(output=output, html=True)
+        build_report.build(output=output, html=True, allow_quick=True)
     assert not output.exists()
 
 
