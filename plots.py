@@ -48,20 +48,20 @@ def zoom(ax: plt.Axes, values: Sequence[float], accuracy: bool) -> None:
 
 
 def plot_loss(ax: plt.Axes, run: Run, label: str = "") -> None:
-    """Training loss per step (faint raw, smoothed over an epoch's fifth) and validation loss."""
+    """Training loss per step (faint raw, and its moving average over one epoch) and validation
+    loss. An epoch-long window averages out what repeats every epoch, such as the pattern of
+    the batches when the data are not shuffled."""
     steps = np.fromiter(run.train_history["loss"], dtype=int)
     losses = np.fromiter(run.train_history["loss"].values(), dtype=float)
-    window = _steps_per_validation(run)
+    window = _steps_per_epoch(run)
     ax.plot(steps, losses, color="C0", alpha=0.25, linewidth=0.8, label=f"{label}training (batch)")
     ax.plot(
         steps,
         smooth(losses, window),
         color="C0",
-        label=f"{label}training (moving average, {window} steps)",
+        label=f"{label}training (moving average over one epoch, {window} steps)",
     )
-    ax.plot(
-        *_series(run.val_history["loss"]), color="C1", linewidth=1.8, label=f"{label}validation"
-    )
+    ax.plot(*series(run.val_history["loss"]), color="C1", linewidth=1.8, label=f"{label}validation")
     ax.set(xlabel="training step", ylabel="cross-entropy loss")
     zoom(ax, list(run.val_history["loss"].values()), accuracy=False)
     ax.legend()
@@ -69,8 +69,8 @@ def plot_loss(ax: plt.Axes, run: Run, label: str = "") -> None:
 
 def plot_accuracy(ax: plt.Axes, run: Run) -> None:
     """Training and validation accuracy at each validation point."""
-    ax.plot(*_series(run.train_history["accuracy"]), color="C0", label="training")
-    ax.plot(*_series(run.val_history["accuracy"]), color="C1", label="validation")
+    ax.plot(*series(run.train_history["accuracy"]), color="C0", label="training")
+    ax.plot(*series(run.val_history["accuracy"]), color="C1", label="validation")
     ax.set(xlabel="training step", ylabel="accuracy")
     zoom(ax, list(run.val_history["accuracy"].values()), accuracy=True)
     ax.legend()
@@ -84,8 +84,7 @@ def mark_stop(ax: plt.Axes, run: Run) -> None:
             record["stopped_at_step"],
             color="C3",
             linestyle="--",
-            label=f"early stop (step {record['stopped_at_step']}, "
-            f"epoch {record['stopped_at_epoch']})",
+            label=f"early stop (step {record['stopped_at_step']})",
         )
     if record["early_stopping_patience"] is not None:
         ax.axvline(
@@ -97,21 +96,24 @@ def mark_stop(ax: plt.Axes, run: Run) -> None:
     ax.legend()
 
 
-def _series(history: dict[int, float]) -> tuple[list[int], list[float]]:
+def series(history: dict[int, float]) -> tuple[list[int], list[float]]:
+    """The steps and values of a history, for plotting."""
     return list(history), list(history.values())
 
 
-def _steps_per_validation(run: Run) -> int:
-    steps = run.record["history"]["step"]
-    return steps[1] - steps[0] if len(steps) > 1 else 1
+def _steps_per_epoch(run: Run) -> int:
+    history = run.record["history"]
+    if history["epoch"][-1] == 0:
+        return 1
+    return round(history["step"][-1] / history["epoch"][-1])
 
 
 def compare_validation(title: str, runs: dict[str, Run]) -> plt.Figure:
     """Validation loss and accuracy of several runs, side by side, one line per run."""
     fig, (loss_ax, accuracy_ax) = titled_figure(title, ("Validation loss", "Validation accuracy"))
     for label, run in runs.items():
-        loss_ax.plot(*_series(run.val_history["loss"]), label=label)
-        accuracy_ax.plot(*_series(run.val_history["accuracy"]), label=label)
+        loss_ax.plot(*series(run.val_history["loss"]), label=label)
+        accuracy_ax.plot(*series(run.val_history["accuracy"]), label=label)
     loss_ax.set(xlabel="training step", ylabel="cross-entropy loss")
     accuracy_ax.set(xlabel="training step", ylabel="accuracy")
     first = next(iter(runs.values()))

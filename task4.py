@@ -73,16 +73,36 @@ def plot_weights(runs: dict[float, Run]) -> plt.Figure:
 
 
 def plot_validation_accuracy(runs: dict[float, Run]) -> plt.Figure:
-    """Validation accuracy against step for each lambda > 0, lambda = 0 dashed for reference."""
-    fig, (ax,) = plots.titled_figure("Task 4c: validation accuracy of softmax regression per λ")
-    for index, (l2_lambda, run) in enumerate(sorted(runs.items(), reverse=True)):
-        style = {"color": "grey", "linestyle": "--"} if l2_lambda == 0 else {"color": f"C{index}"}
-        steps, accuracies = list(run.val_history["accuracy"]), run.val_history["accuracy"].values()
-        ax.plot(steps, list(accuracies), label=f"λ = {l2_lambda:g}", **style)
-    ax.set(xlabel="training step", ylabel="validation accuracy")
-    plots.zoom(ax, list(runs[2.0].val_history["accuracy"].values()), accuracy=True)
-    ax.legend()
+    """Validation accuracy against step for each lambda (lambda = 0 dashed): every run on the
+    left, and on the right the same curves zoomed on the three smallest lambdas."""
+    fig, axes = plots.titled_figure(
+        "Task 4c: validation accuracy of softmax regression per λ",
+        ("All runs", "Zoomed on the three smallest λ"),
+    )
+    for ax in axes:
+        for index, (l2_lambda, run) in enumerate(sorted(runs.items(), reverse=True)):
+            dashed = {"color": "grey", "linestyle": "--"}
+            style = dashed if l2_lambda == 0 else {"color": f"C{index}"}
+            steps, accuracies = plots.series(run.val_history["accuracy"])
+            ax.plot(steps, accuracies, label=f"λ = {l2_lambda:g}", **style)
+        ax.set(xlabel="training step", ylabel="validation accuracy")
+        ax.legend()
+    settled = [a for run in runs.values() for a in _accuracies_from(run, epochs=1)]
+    axes[0].set_ylim(min(settled) - 0.01, max(settled) + 0.005)
+    smallest = [runs[l2_lambda] for l2_lambda in sorted(runs)[:3]]
+    axes[1].set_ylim(
+        min(_accuracies_from(run, epochs=5)[0] for run in smallest) - 0.01,
+        max(max(run.record["history"]["val_accuracy"]) for run in smallest) + 0.002,
+    )
     return fig
+
+
+def _accuracies_from(run: Run, epochs: float) -> list[float]:
+    """The validation accuracies of `run` from `epochs` epochs of training on (all of them, if
+    the run was shorter)."""
+    history = run.record["history"]
+    pairs = zip(history["epoch"], history["val_accuracy"], strict=True)
+    return [accuracy for epoch, accuracy in pairs if epoch >= epochs] or history["val_accuracy"]
 
 
 def plot_weight_norms(runs: dict[float, Run]) -> plt.Figure:

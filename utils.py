@@ -333,6 +333,8 @@ def output_set_problem(task: str, folders: OutputFolders | None = None) -> str |
         return f"{path} is not valid JSON ({exc})"
     if not isinstance(results, dict) or results.get("schema") != RESULTS_SCHEMA:
         return f"{path} was written by an older version of the scripts"
+    if not (isinstance(results.get("figures"), dict) and isinstance(results.get("runs"), list)):
+        return f"{path} is incomplete: it lacks its list of figures or of runs"
     if results.get("quick"):
         return f"{path} holds a --quick trial run, not the full run"
     for filename, digest in results["figures"].items():
