@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     folders = utils.OutputFolders.for_run(quick=False)
+    for folder in (folders.figures, folders.results):
+        utils.remove_leftovers(folder)
     for task in REPORT_TASKS:
         problem = utils.output_set_problem(task, folders)
         if problem is None:

@@ -248,7 +248,7 @@ STAGING_PREFIX = ".staging-"
 
 
 def remove_leftovers(folder: Path) -> None:
-    """Remove staging folders and temporary files that a killed run (kill -9) left behind."""
+    """Remove the staging folders that runs killed outright (kill -9) left behind in `folder`."""
     for leftover in folder.glob(f"{STAGING_PREFIX}*"):
         pid = leftover.name.removeprefix(STAGING_PREFIX).split("-")[0]
         if not (pid.isdigit() and _process_alive(int(pid))):
@@ -321,8 +321,13 @@ def rerun_command(task: str) -> str:
     return f"python {script}.py" + (f" --{variant}" if variant else "")
 
 
-def output_set_problem(task: str, folders: OutputFolders | None = None) -> str | None:
-    """What is wrong with the outputs of `task` as one complete set from a full run, or None."""
+def output_set_problem(
+    task: str, folders: OutputFolders | None = None, allow_quick: bool = False
+) -> str | None:
+    """What is wrong with the outputs of `task` as one complete set from a full run, or None.
+
+    `allow_quick` accepts a set from a --quick trial run (for tests).
+    """
     folders = folders or OutputFolders.for_run(quick=False)
     path = folders.results / f"{task}.json"
     if not path.is_file():
@@ -335,7 +340,7 @@ def output_set_problem(task: str, folders: OutputFolders | None = None) -> str |
         return f"{path} was written by an older version of the scripts"
     if not (isinstance(results.get("figures"), dict) and isinstance(results.get("runs"), list)):
         return f"{path} is incomplete: it lacks its list of figures or of runs"
-    if results.get("quick"):
+    if results.get("quick") and not allow_quick:
         return f"{path} holds a --quick trial run, not the full run"
     for filename, digest in results["figures"].items():
         figure = folders.figures / filename

@@ -115,6 +115,53 @@ def test_sha256sums_mismatch_is_reported(tmp_path: Path) -> None:
         find_data_dir(folder)
 
 
+def test_sha256sums_in_the_bsd_format_are_checked(tmp_path: Path) -> None:
+    folder = write_mnist_folder(tmp_path / "mnist")
+    lines = [
+        f"SHA256 ({name}) = {hashlib.sha256((folder / name).read_bytes()).hexdigest()}"
+        for name in mnist_files.MNIST_FILES
+    ]
+    (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    assert find_data_dir(folder) == folder
+    lines[0] = f"SHA256 (train-images-idx3-ubyte.gz) = {'0' * 64}"
+    (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    with pytest.raises(MNISTError, match=r"train-images-idx3-ubyte\.gz: checksum mismatch"):
+        find_data_dir(folder)
+    (folder / "SHA256SUMS").write_text("not a checksum\n")
+    with pytest.raises(MNISTError, match=r"SHA256SUMS, line 1: not a SHA-256 checksum line"):
+        find_data_dir(folder)
+
+
+def test_a_copy_in_the_data_cache_is_used_without_a_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any structurally valid copy in data/ works offline, like MNIST_DIR: no MD5 demanded."""
+    cache = write_mnist_folder(tmp_path / "data")
+    monkeypatch.delenv("MNIST_DIR", raising=False)
+    monkeypatch.setattr(mnist_files, "DATA_CACHE", cache)
+    monkeypatch.setattr(mnist_files, "MIRRORS", ("http://127.0.0.1:9/",))
+    assert find_data_dir() == cache
+
+
+def test_missing_folder_says_it_does_not_exist(tmp_path: Path) -> None:
+    with pytest.raises(MNISTError, match=r"nowhere, which is not an existing folder"):
+        find_data_dir(tmp_path / "nowhere")
+
+
+def test_empty_file_says_it_is_empty(tmp_path: Path) -> None:
+    folder = write_mnist_folder(tmp_path / "mnist")
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(b"")
+    with pytest.raises(MNISTError, match=r"t10k-labels-idx1-ubyte\.gz is empty \(0 bytes\)"):
+        load_full_mnist(folder)
+
+
+def test_labels_outside_0_to_9_name_the_file(tmp_path: Path) -> None:
+    folder = write_mnist_folder(tmp_path / "mnist", num_train=24_000)
+    write_idx(folder / "train-labels-idx1-ubyte.gz", np.full(24_000, 12))
+    with pytest.raises(MNISTError, match=r"train-labels-idx1-ubyte\.gz holds the label 12"):
+        load_binary_dataset(data_dir=folder)
+
+
 @pytest.fixture
 def mirror(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """An HTTP server on loopback serving a folder of MNIST files: (base URL, folder)."""

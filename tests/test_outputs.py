@@ -1,0 +1,232 @@
+"""A task's outputs are one complete set: trial runs, interruptions, deletions and bad folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import build_report
+import check_outputs
+import utils
+from experiment import Run
+
+TASK2_FIGURES = ["task2b_loss.png", "task2c_accuracy.png", "task2d_early_stopping.png",
+                 "task2e_shuffle.png"]  # fmt: skip
+
+
+def start_task2(mnist_dir: Path, root: Path, *flags: str) -> subprocess.Popen:
+    """`python task2.py` writing into root/figures and root/results, as a real process."""
+    env = {**os.environ, "FIGURES_DIR": str(root / "figures"), "RESULTS_DIR": str(root / "results")}
+    return subprocess.Popen(
+        [sys.executable, "task2.py", "--data-dir", str(mnist_dir), *flags],
+        cwd=utils.REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_task2(mnist_dir: Path, root: Path, *flags: str) -> subprocess.CompletedProcess:
+    process = start_task2(mnist_dir, root, *flags)
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def snapshot(folders: utils.OutputFolders) -> dict[str, bytes]:
+    """Every file under the two folders, by path relative to them, with its bytes."""
+    files = {}
+    for folder in (folders.figures, folders.results):
+        for path in folder.rglob("*"):
+            if path.is_file():
+                files[f"{folder.name}/{path.relative_to(folder)}"] = path.read_bytes()
+    return files
+
+
+def leftovers(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
+
+
+def wait_for_staged_figure(folder: Path, process: subprocess.Popen) -> None:
+    """Return once the run has staged its first figure, i.e. is writing its outputs."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if list(folder.glob(f"{utils.STAGING_PREFIX}*/*.png")):
+            return
+        time.sleep(0.002)
+    pytest.fail("the run never staged a figure")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_run_stopped_while_writing_leaves_the_old_set_whole(
+    signum: int, mnist_dir: Path, tmp_path: Path
+) -> None:
+    run_task2(mnist_dir, tmp_path, "--quick")
+    folders = utils.OutputFolders(tmp_path / "figures" / "quick", tmp_path / "results" / "quick")
+    before = snapshot(folders)
+    process = start_task2(mnist_dir, tmp_path, "--quick", "--seed", "1")
+    wait_for_staged_figure(folders.figures, process)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert stderr.strip().splitlines() == [
+        f"task2.py: stopped ({signal.Signals(signum).name}); the previous outputs are unchanged"
+    ]
+    assert snapshot(folders) == before
+    assert utils.output_set_problem("task2", folders, allow_quick=True) is None
+    assert leftovers(tmp_path) == []
+
+
+def test_a_run_killed_outright_leaves_the_old_set_and_its_debris_is_cleared(
+    mnist_dir: Path, tmp_path: Path
+) -> None:
+    run_task2(mnist_dir, tmp_path, "--quick")
+    folders = utils.OutputFolders(tmp_path / "figures" / "quick", tmp_path / "results" / "quick")
+    before = snapshot(folders)
+    process = start_task2(mnist_dir, tmp_path, "--quick", "--seed", "1")
+    wait_for_staged_figure(folders.figures, process)
+    process.kill()
+    process.communicate(timeout=60)
+    assert {name: data for name, data in snapshot(folders).items() if "/." not in name} == before
+    assert utils.output_set_problem("task2", folders, allow_quick=True) is None
+    assert leftovers(tmp_path)  # kill -9 allows no clean-up ...
+    run_task2(mnist_dir, tmp_path, "--quick", "--seed", "1")
+    assert leftovers(tmp_path) == []  # ... the next run clears it
+    assert snapshot(folders) != before
+
+
+@pytest.fixture
+def full_task2(mnist_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The outputs of a full `python task2.py` (a few seconds) in folders under tmp_path."""
+    run_task2(mnist_dir, tmp_path)
+    monkeypatch.setenv("FIGURES_DIR", str(tmp_path / "figures"))
+    monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
+    return utils.OutputFolders(tmp_path / "figures", tmp_path / "results")
+
+
+def make_says_stale(folders: utils.OutputFolders) -> bool:
+    """Whether make would run task2.py again for these results (`make -q`: exit 1 if so)."""
+    target = str(folders.results / "task2.json")
+    result = subprocess.run(
+        ["make", "-q", f"RESULTS_DIR={folders.results}", target],
+        cwd=utils.REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    return result.returncode == 1
+
+
+def test_a_full_run_is_one_consistent_set_that_make_keeps(full_task2) -> None:
+    results = json.loads((full_task2.results / "task2.json").read_text())
+    assert results["schema"] == utils.RESULTS_SCHEMA and results["quick"] is False
+    assert sorted(results["figures"]) == sorted(TASK2_FIGURES)
+    for name, digest in results["figures"].items():
+        assert utils.sha256(full_task2.figures / name) == digest
+    assert utils.output_set_problem("task2", full_task2) is None
+    assert not make_says_stale(full_task2)
+    assert not (full_task2.figures / "quick").exists()
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        ("delete a figure", r"task2c_accuracy\.png is missing"),
+        ("swap in another run's figure", r"task2c_accuracy\.png was drawn by another run"),
+        ("truncate the results", r"task2\.json is not valid JSON"),
+        ("an older results layout", r"task2\.json was written by an older version"),
+    ],
+)
+def test_a_broken_set_is_named_rerun_by_make_and_refused_by_the_build(
+    damage: str, problem: str, full_task2: utils.OutputFolders, tmp_path: Path, capsys
+) -> None:
+    figure, results = full_task2.figures / "task2c_accuracy.png", full_task2.results / "task2.json"
+    if damage == "delete a figure":
+        figure.unlink()
+    elif damage == "swap in another run's figure":
+        figure.write_bytes((full_task2.figures / "task2b_loss.png").read_bytes())
+    elif damage == "truncate the results":
+        results.write_text(results.read_text()[:100])
+    else:
+        old = json.loads(results.read_text())
+        results.write_text(json.dumps({"runs": old["runs"]}))
+    check_outputs.main([])
+    printed = capsys.readouterr().out
+    assert re.search(problem + r".*`python task2\.py` will make them anew", printed)
+    assert not make_says_stale(full_task2)  # checking alone changes nothing
+    check_outputs.main(["--mark-stale"])
+    assert make_says_stale(full_task2)
+    with pytest.raises(build_report.ReportError) as error:
+        build_report.build(output=tmp_path / "report.pdf")
+    message = str(error.value)
+    assert re.search(problem, message) and "`python task2.py`" in message
+    assert "\x1b[" not in message and "\n" not in message
+    assert not (tmp_path / "report.pdf").exists()
+
+
+@pytest.mark.parametrize("variable", ["FIGURES_DIR", "RESULTS_DIR"])
+def test_an_output_folder_that_cannot_be_written_fails_before_training(
+    variable: str, mnist_dir: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a file"
+    blocker.write_text("in the way")
+    env = {**os.environ, "FIGURES_DIR": str(tmp_path / "f"), "RESULTS_DIR": str(tmp_path / "r")}
+    env[variable] = str(blocker / "outputs")
+    result = subprocess.run(
+        [sys.executable, "task3.py", "--data-dir", str(mnist_dir)],
+        cwd=utils.REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"task3.py: error: cannot write to the output folder {blocker}")
+    assert f"set {variable} to a folder you can write to" in line
+    assert result.stdout == ""  # nothing trained, nothing written
+    assert blocker.read_text() == "in the way"
+
+
+def test_a_penalty_that_makes_training_diverge_is_named(mnist_dir: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "FIGURES_DIR": str(tmp_path), "RESULTS_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "task5.py", "--quick", "--l2", "1e6", "--data-dir", str(mnist_dir)],
+        cwd=utils.REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert "the L2 penalty may be the cause" in line and "--l2" in line
+
+
+def summary_run(name: str, first_loss: float, last_loss: float) -> Run:
+    record = {
+        "name": name, "steps": 1_234_567, "stopped_at_step": 1_234_566,
+        "train_accuracy": 1.0, "val_accuracy": 0.99999, "test_accuracy": 1.0,
+        "test_loss": 12345.6789, "seconds": 123456.7, "train_loss": last_loss,
+        "history": {"train_loss": [first_loss, last_loss]},
+    }  # fmt: skip
+    return Run(record, {}, {}, None)
+
+
+def test_summary_keeps_columns_apart_and_flags_a_run_that_did_not_learn(capsys) -> None:
+    utils.print_summary([summary_run("a_long_run_name_of_thirty_chars", 0.69, 0.1),
+                         summary_run("diverging", 0.69, 40.0)])  # fmt: skip
+    *table, warning = capsys.readouterr().out.splitlines()
+    for line in table:  # eight columns, at least two spaces apart
+        assert len(re.split(r"\s{2,}", line.strip())) == 8, line
+    assert warning.startswith("warning: diverging: the training loss ended at 40")
+    assert "a_long_run_name" not in warning
