@@ -83,6 +83,11 @@ def run_experiment(
         "stopped_at_step": trainer.stopped_at_step,
         "stopped_at_epoch": trainer.stopped_at_epoch,
         "best_step": trainer.best_validation.step if trainer.best_validation else None,
+        "split_sizes": {
+            "train": len(data.X_train),
+            "val": len(data.X_val),
+            "test": len(data.X_test) if evaluate_test else None,
+        },
     }
     for split in ("train", "val", "test"):
         if split == "test" and not evaluate_test:

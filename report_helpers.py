@@ -19,9 +19,8 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -97,8 +96,8 @@ def points(fraction: float) -> str:
     return f"{100 * fraction:.2f}"
 
 
-def loss(value: float) -> str:
-    """A cross-entropy value."""
+def loss_value(value: float) -> str:
+    """A cross-entropy value, to four decimals."""
     return f"{value:.4f}"
 
 
@@ -246,7 +245,7 @@ def results_table(tasks: Sequence[TaskResults], caption: str = "") -> str:
             percent(run["train_accuracy"]),
             percent(run["val_accuracy"]),
             percent(run["test_accuracy"]),
-            loss(run["test_loss"]),
+            loss_value(run["test_loss"]),
         ]
         for task in tasks
         for run in task.runs.values()
@@ -283,20 +282,6 @@ def best_point(run: Run) -> int:
     """Index in the history of ``run`` of its lowest validation loss."""
     losses = run["history"]["val_loss"]
     return min(range(len(losses)), key=losses.__getitem__)
-
-
-def split_size(fractions: Iterable[float], limit: int = 100_000) -> int:
-    """The number of images behind accuracies measured on one split.
-
-    Each accuracy is a whole number of correct images divided by the split's size n, so n
-    is a multiple of every accuracy's denominator in lowest terms; the least common multiple
-    of those denominators is n itself unless every count of correct images shares a factor
-    with n (the more accuracies, the less likely).
-    """
-    size = 1
-    for fraction in fractions:
-        size = math.lcm(size, Fraction(fraction).limit_denominator(limit).denominator)
-    return size
 
 
 SPIKE_WINDOW = 7
@@ -401,9 +386,9 @@ def blocks_table(blocks: Sequence[Block], caption: str = "") -> str:
               "Gap (points)"]  # fmt: skip
     rows = [[
         f"{epochs(b.start)}\u2013{epochs(b.end)}",  # an en dash
-        loss(b.train_loss),
-        loss(b.val_loss),
-        loss(b.loss_gap),
+        loss_value(b.train_loss),
+        loss_value(b.val_loss),
+        loss_value(b.loss_gap),
         percent(b.train_accuracy),
         percent(b.val_accuracy),
         points(b.accuracy_gap),

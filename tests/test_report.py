@@ -144,7 +144,7 @@ def test_text_carries_the_numbers_of_the_results(
                 continue
             for key in ("train_accuracy", "val_accuracy", "test_accuracy"):
                 assert rh.percent(run[key]) in text, (task, run["name"], key)
-            assert rh.loss(run["test_loss"]) in text, (task, run["name"])
+            assert rh.loss_value(run["test_loss"]) in text, (task, run["name"])
             if "weight_norm" in run:
                 assert rh.number(run["weight_norm"]) in text, run["name"]
     test_images = sum(map(sum, rh.load_task("task5").run("final")["test_confusion"]))
