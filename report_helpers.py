@@ -25,16 +25,27 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from utils import figures_dir, results_dir
+from utils import figures_dir, rerun_command, results_dir
 
 REPORT_TASKS: tuple[str, ...] = ("task2", "task3", "task4", "task5", "task5_search")
 """Results files (``<results_dir>/<task>.json``) that report.ipynb reads."""
 
-Run = dict[str, Any]
-
 
 class MissingResultsError(RuntimeError):
-    """A results file, a run inside it or a figure is missing."""
+    """A results file, a run inside it, an entry of a run or a figure is missing."""
+
+
+class Run(dict[str, Any]):
+    """One run's record from a results file; a missing entry names the file and the run."""
+
+    def __init__(self, record: dict[str, Any], task: str, path: Path) -> None:
+        super().__init__(record)
+        self.task, self.path = task, path
+
+    def __missing__(self, key: str) -> Any:
+        raise MissingResultsError(
+            f"{self.path}: run {self.get('name')!r} has no {key!r}; {rerun_hint(self.task)}"
+        )
 
 
 # ---------------------------------------------------------------- loading
@@ -44,15 +55,7 @@ def rerun_hint(task: str | None = None) -> str:
     """How to produce the results and figures (of ``task``, e.g. "task5_search", if given)."""
     if task is None:
         return "run `make figures` (or the task scripts) first"
-    script, _, variant = task.partition("_")
-    command = f"python {script}.py" + (f" --{variant}" if variant else "")
-    return f"run `make figures` (or `{command}`) first"
-
-
-def missing_results(tasks: Sequence[str] = REPORT_TASKS) -> list[Path]:
-    """Results files of ``tasks`` that do not exist."""
-    paths = [results_dir() / f"{task}.json" for task in tasks]
-    return [path for path in paths if not path.is_file()]
+    return f"run `make figures` (or `{rerun_command(task)}`) first"
 
 
 @dataclass(frozen=True)
@@ -78,8 +81,13 @@ def load_task(task: str) -> TaskResults:
     path = results_dir() / f"{task}.json"
     if not path.is_file():
         raise MissingResultsError(f"{path} is missing; {rerun_hint(task)}.")
-    runs = json.loads(path.read_text(encoding="utf-8"))["runs"]
-    return TaskResults(task, path, {run["name"]: run for run in runs})
+    try:
+        runs = json.loads(path.read_text(encoding="utf-8"))["runs"]
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise MissingResultsError(
+            f"{path} is not a valid results file; {rerun_hint(task)}"
+        ) from exc
+    return TaskResults(task, path, {run["name"]: Run(run, task, path) for run in runs})
 
 
 # ---------------------------------------------------------------- numbers

@@ -220,20 +220,34 @@ def test_missing_results_name_the_fix(tmp_path: Path, monkeypatch: pytest.Monkey
     assert list(tmp_path.iterdir()) == []
 
 
-def test_failing_notebook_writes_nothing(
-    quick_outputs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("drop a run", r"task3\.json has no run named 'no_early_stopping'"),
+        ("drop an entry", r"task3\.json: run 'early_stopping' has no 'val_accuracy'"),
+    ],
+)
+def test_failing_notebook_names_file_and_run_and_writes_nothing(
+    damage: str,
+    message: str,
+    quick_outputs: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     results = tmp_path / "results"
     results.mkdir()
     for task in rh.REPORT_TASKS:
         data = json.loads((quick_outputs[1] / f"{task}.json").read_text())
-        if task == "task3":
+        if task == "task3" and damage == "drop a run":
             data["runs"] = [run for run in data["runs"] if run["name"] != "no_early_stopping"]
+        elif task == "task3":
+            del data["runs"][0]["val_accuracy"]
         (results / f"{task}.json").write_text(json.dumps(data))
     monkeypatch.setenv("RESULTS_DIR", str(results))
     output = tmp_path / "report.html"
-    with pytest.raises(build_report.ReportError, match="no_early_stopping"):
+    with pytest.raises(build_report.ReportError, match=message) as error:
         build_report.build(output=output, html=True, allow_quick=True)
+    assert "\x1b[" not in str(error.value) and "`python task3.py`" in str(error.value)
     assert not output.exists()
 
 
