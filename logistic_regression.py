@@ -57,8 +57,7 @@ class BinaryModel:
     def backward(self, X: np.ndarray, outputs: np.ndarray, targets: np.ndarray) -> None:
         """Set self.grad = dC/dw = -1/N sum_n (y^n - yhat^n) x^n, shape [785, 1].
 
-        The derivation: report.ipynb, Task 1a, equation (eq-logistic-gradient), averaged
-        over the batch.
+        The derivation: report.ipynb, Task 1a, equation (eq-logistic-batch-gradient).
         """
         if targets.shape != outputs.shape:
             raise ValueError(f"targets {targets.shape} and outputs {outputs.shape} differ in shape")

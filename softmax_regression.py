@@ -64,8 +64,8 @@ class SoftmaxModel:
     def backward(self, X: np.ndarray, outputs: np.ndarray, targets: np.ndarray) -> None:
         """Set self.grad = dJ/dw = 1/N X^T (yhat - y) + lambda w, shape [785, 10].
 
-        The derivation: report.ipynb, Task 1b, equation (eq-softmax-gradient), and Task 4a,
-        equation (eq-regularised-gradient), for the penalty.
+        The derivation: report.ipynb, Task 1b, equation (eq-softmax-batch-gradient) (transposed,
+        as w is stored [785, 10]), and Task 4a, equation (eq-regularised-gradient), for lambda w.
         """
         if targets.shape != outputs.shape:
             raise ValueError(f"targets {targets.shape} and outputs {outputs.shape} differ in shape")
