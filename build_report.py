@@ -48,11 +48,16 @@ LATEX_OPTIONS = {
     "extra_template_basedirs": [str(ROOT)],
     **EXPORT_OPTIONS,
 }
-# MathJax 2 (what nbconvert's HTML template configures) from the jupyter-server-mathjax package,
-# so that the formulas of report.html render offline.
-MATHJAX_URL = (
-    Path(jupyter_server_mathjax.__file__).parent / "static" / "MathJax.js"
-).as_uri() + "?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+# MathJax 2 from the jupyter-server-mathjax package, which report_template/html/ configures:
+# the formulas of report.html render offline.
+MATHJAX_URL = (Path(jupyter_server_mathjax.__file__).parent / "static" / "MathJax.js").as_uri()
+HTML_OPTIONS = {
+    "template_name": "html",
+    "extra_template_basedirs": [str(ROOT / "report_template")],
+    "embed_images": True,
+    "mathjax_url": MATHJAX_URL,
+    **EXPORT_OPTIONS,
+}
 
 
 class ReportError(RuntimeError):
@@ -124,9 +129,7 @@ def missing_latex_tools() -> list[str]:
 def exporter(kind: str) -> Exporter:
     """The nbconvert exporter for `kind` ("pdf", "latex" or "html"), MyST translation included."""
     if kind == "html":
-        result: Exporter = HTMLExporter(
-            embed_images=True, mathjax_url=MATHJAX_URL, **EXPORT_OPTIONS
-        )
+        result: Exporter = HTMLExporter(**HTML_OPTIONS)
     else:
         result = (PDFExporter if kind == "pdf" else LatexExporter)(**LATEX_OPTIONS)
     translate = MystTranslatePreprocessor(
