@@ -34,7 +34,8 @@ Display equations, numbered in order through the whole report in every output::
   ``align*`` are not numbered; ``$$ ... $$`` is numbered (as jupyterlab-myst numbers it).
 
 References to equations: ``{eq}`eq:sigmoid``` shows as "(3)". Not ``\eqref{...}`` or ``\ref``:
-jupyterlab-myst typesets each cell on its own and shows those as errors.
+jupyterlab-myst typesets each cell on its own and shows those as errors (the export still
+typesets them, with a warning).
 
 Figures: a directive whose argument is the image path, relative to the notebook; the option
 ``:width:`` is a percentage of the text width; ``:name:`` is the label; the body is the caption,
@@ -451,6 +452,7 @@ class Translator:
     base: Path
     path_prefixes: dict[str, Path]
     counts: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def markdown(self, source: str) -> str:
         blocks = parse_blocks(source)
@@ -487,10 +489,11 @@ class Translator:
             if match["env"]:
                 check_equation(token, match["env_name"])
         text = INLINE.sub(self.display_as_equation, text)
-        if reference := LATEX_REFERENCE.search(text):
-            raise MystError(
-                f"`{text[reference.start() : reference.start() + 40]}`: jupyterlab-myst cannot "
-                "resolve LaTeX references; use {eq}`label` or {numref}`label`"
+        for reference in LATEX_REFERENCE.finditer(text):
+            # Exported fine, but shown as an error in JupyterLab: tell, do not stop.
+            self.warnings.append(
+                f"`{text[reference.start() : reference.start() + 30]}`: jupyterlab-myst shows "
+                "LaTeX references as errors; use {eq}`label` or {numref}`label`"
             )
         return map_roles(text, self.role)
 
@@ -717,4 +720,7 @@ class MystTranslatePreprocessor(Preprocessor):
                 cell.source = translator.markdown(cell.source)
             except MystError as exc:
                 raise MystError(f"{name}: {exc}") from None
+            for warning in translator.warnings:
+                self.log.warning("%s: %s", name, warning)
+            translator.warnings.clear()
         return nb, resources
