@@ -113,7 +113,7 @@ INLINE = re.compile(
     r"|(?P<escape>\\[\\$`])"
     r"|(?P<role>\{(?P<role_name>[A-Za-z][\w-]*)\}`(?P<content>[^`]*)`)"
     r"|(?P<code>(?P<ticks>`+).*?(?<!`)(?P=ticks)(?!`))"
-    r"|(?P<math>\$[^$\n]+?\$)",
+    r"|(?P<math>\$(?:[^$\n]|\n(?![ \t]*\n))+?\$)",  # within one paragraph
     re.DOTALL,
 )
 ROLE_START = re.compile(r"\{(?:eval|eq|numref)\}")

@@ -108,6 +108,12 @@ def test_malformed_roles_fail(markdown: str, problem: str) -> None:
         expressions(markdown)
 
 
+def test_math_may_span_lines() -> None:
+    assert expressions("Math $a\n+ b$ then {eval}`x` and $c$.") == ["x"]
+    with pytest.raises(MystError, match="inside math"):
+        expressions("Math $a\n+ {eval}`x`$.")
+
+
 def test_code_is_not_evaluated() -> None:
     markdown = "Inline `{eval}`x`` stays.\n\n```python\n{eval}`y`\n```\n\nBut {eval}`z` is."
     assert expressions(markdown) == ["z"]
