@@ -34,9 +34,12 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 import build_report
 import report_helpers as rh
-from myst_export import expressions
+from myst_export import Directive, expressions, parse_blocks
 
 FIXTURE = Path(__file__).parent / "fixtures" / "myst_sample.ipynb"
+# The notebooks opened in JupyterLab. report.ipynb belongs here once its prose is written in the
+# MyST subset: today its Markdown cells use \eqref and its outputs pandoc's {width=...}.
+NOTEBOOKS = {"sample": FIXTURE}
 BROWSER_PACKAGES = "chromium chromium-driver"
 STARTUP_SECONDS = 90
 RUN_SECONDS = 120
@@ -78,15 +81,20 @@ def wait_until(
     pytest.fail(f"{what} within {seconds} s\n{tail}", pytrace=False)
 
 
-@pytest.fixture
-def lab(tmp_path: Path, quick_results: tuple[Path, Path]) -> Iterator[tuple[str, str, Path]]:
-    """JupyterLab serving a copy of the sample notebook: (base URL, token, notebook copy)."""
+@pytest.fixture(params=sorted(NOTEBOOKS))
+def lab(
+    request: pytest.FixtureRequest, tmp_path: Path, quick_results: tuple[Path, Path]
+) -> Iterator[tuple[str, str, Path]]:
+    """JupyterLab serving a copy of a notebook of NOTEBOOKS: (base URL, token, notebook copy).
+
+    The copy reads the quick results, and finds their figures beside it, in figures/.
+    """
     figures, results = quick_results
     root = tmp_path / "lab"
     root.mkdir()
     shutil.copytree(figures, root / "figures")
-    notebook = root / FIXTURE.name
-    shutil.copy(FIXTURE, notebook)
+    notebook = root / NOTEBOOKS[request.param].name
+    shutil.copy(NOTEBOOKS[request.param], notebook)
     # No "Jupyter news?" toast over the page, no update check.
     settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
@@ -228,21 +236,23 @@ def test_notebook_runs_and_renders_in_jupyterlab(
     text = rendered()
     page = browser.find_element(By.CSS_SELECTOR, ".jp-Notebook").text
     # The planted value and the other {eval} values, substituted by the kernel.
-    assert f"test accuracy of {planted}" in text
-    assert "{eval}" not in text
+    assert planted in text
+    assert "{eval}" not in page and "{numref}" not in page and "{eq}" not in page
     # Equation numbers and references resolved across cells (MyST shows (???) otherwise).
-    assert "(???)" not in page and "???" not in page
-    assert re.search(r"with the\s+gradient \(2\)", text), text
-    assert re.search(r"the model of \(1\)", text), text
-    assert "(Figure 1)" in text and "Table 1 lists" in text and "Table 2 those" in text
-    # Figures and tables with their captions, no pandoc syntax left over.
+    assert "???" not in page
+    # Figures and tables with their captions, and no pandoc syntax left over.
     assert "{width" not in page
-    assert re.search(r"Figure 1\s*:\s*Cross-entropy of logistic regression", text), text
-    assert re.search(r"Figure 2\s*:\s*Validation accuracy of softmax", text), text
-    assert re.search(r"Table 1\s*:\s*Final results of softmax regression", text), text
-    assert re.search(r"Table 2\s*:\s*Softmax regression with L2", text), text
+    directives = [
+        block.name
+        for cell in markdown
+        for block in parse_blocks(cell)
+        if isinstance(block, Directive)
+    ]
+    for kind in ("figure", "table"):
+        for number in range(1, directives.count(kind) + 1):
+            assert re.search(rf"{kind.capitalize()} {number}\s*:\s*\w", text), (kind, number)
     images = browser.find_elements(By.CSS_SELECTOR, f"{MARKDOWN_CELL} img")
-    assert len(images) == 2
+    assert len(images) >= directives.count("figure")
     assert all(browser.execute_script("return arguments[0].naturalWidth", i) > 0 for i in images)
     # No errors, warnings or progress bars anywhere, and every code cell ran.
     assert not browser.find_elements(By.CSS_SELECTOR, STDERR)
@@ -250,6 +260,15 @@ def test_notebook_runs_and_renders_in_jupyterlab(
     prompts = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".jp-InputPrompt")]
     code_cells = sum(cell.cell_type == "code" for cell in source.cells)
     assert len([p for p in prompts if re.fullmatch(r"\[\d+\]:", p)]) == code_cells, prompts
+    if notebook.name == FIXTURE.name:  # what the sample says, word for word
+        assert f"test accuracy of {planted}" in text
+        assert re.search(r"with the\s+gradient \(2\)", text), text
+        assert re.search(r"the model of \(1\)", text), text
+        assert "(Figure 1)" in text and "Table 1 lists" in text and "Table 2 those" in text
+        assert re.search(r"Figure 1\s*:\s*Cross-entropy of logistic regression", text), text
+        assert re.search(r"Figure 2\s*:\s*Validation accuracy of softmax", text), text
+        assert re.search(r"Table 1\s*:\s*Final results of softmax regression", text), text
+        assert re.search(r"Table 2\s*:\s*Softmax regression with L2", text), text
 
 
 def test_html_report_typesets_its_formulas_offline(
