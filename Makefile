@@ -29,7 +29,7 @@ RESULTS := $(addprefix $(RESULTS_DIR)/,task5_search.json task4.json task3.json t
 	task2.json)
 TEX_PACKAGES := texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc
 
-.PHONY: report figures test lint tex clean
+.PHONY: report figures notebook git-filter test lint tex clean
 
 # The report is rebuilt every time (the notebook executes in about 15 s); the task scripts
 # run only when their results are missing or older than their code.
@@ -45,7 +45,27 @@ figures: $(STAMP)
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -r requirements.txt
+	@$(MAKE) --no-print-directory git-filter
 	touch $@
+
+# Notebooks are committed without outputs: .gitattributes sends *.ipynb through the nbstripout
+# filter, defined here for this clone. The command is relative because git runs filters from the
+# top of the work tree, so each work tree of a repository uses its own .venv. Cell ids are kept
+# (stable diffs); jupyterlab-myst's {eval} results (cell metadata) are dropped. Outside a git
+# work tree this does nothing.
+NBSTRIPOUT := $(BIN)/python -m nbstripout --keep-id
+git-filter:
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git config filter.nbstripout.clean '$(NBSTRIPOUT)' && \
+		git config filter.nbstripout.smudge cat && \
+		git config filter.nbstripout.extrakeys cell.metadata.user_expressions && \
+		git config diff.ipynb.textconv '$(NBSTRIPOUT) --textconv' && \
+		echo "git: notebooks are stripped of outputs on commit (nbstripout filter)"; \
+	fi
+
+# JupyterLab on the report, with the MyST renderer; --allow-root only when running as root.
+notebook: $(STAMP)
+	$(BIN)/jupyter lab report.ipynb $(if $(filter 0,$(shell id -u)),--allow-root)
 
 $(RESULTS_DIR)/task2.json: task2.py $(CORE)
 	$(TASK) task2.py

@@ -3,11 +3,13 @@
     python build_report.py [--html] [--output PATH]
 
 The notebook is executed in a fresh kernel (so every number in its text comes from the
-current results/*.json), the title block is filled from report_metadata.toml, and the
-executed notebook is exported without code, prompts or stderr: as PDF through nbconvert's
-LaTeX route (pandoc + xelatex, template in report_template/), or as a self-contained HTML
-page with --html or when pandoc or xelatex is missing. The output file is written
-atomically; report.ipynb itself is never modified.
+current results/*.json), with the {eval} roles of its Markdown cells filled in from the kernel
+and its MyST figures, tables and references translated for the exporter (myst_export.py). The
+title block is filled from report_metadata.toml, and the executed notebook is exported without
+code, prompts or stderr: as PDF through nbconvert's LaTeX route (pandoc + xelatex, template in
+report_template/), or as a self-contained HTML page with --html or when pandoc or xelatex is
+missing; its formulas are typeset by a MathJax installed with the requirements, so the page
+needs no network. The output file is written atomically; report.ipynb itself is never modified.
 """
 
 from __future__ import annotations
@@ -20,15 +22,16 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import jupyter_server_mathjax
 import nbformat
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
-from nbconvert.exporters import HTMLExporter, PDFExporter
+from nbconvert.exporters import Exporter, HTMLExporter, LatexExporter, PDFExporter
 from nbconvert.exporters.pdf import LatexFailed
 
 import report_helpers
 import utils
-from utils import atomic_write
+from myst_export import MystError, MystExecutePreprocessor, MystTranslatePreprocessor
+from utils import atomic_write, figures_dir
 
 ROOT = Path(__file__).resolve().parent
 NOTEBOOK = ROOT / "report.ipynb"
@@ -46,6 +49,16 @@ EXPORT_OPTIONS = {
 LATEX_OPTIONS = {
     "template_name": "report_template",
     "extra_template_basedirs": [str(ROOT)],
+    **EXPORT_OPTIONS,
+}
+# MathJax 2 from the jupyter-server-mathjax package, which report_template/html/ configures:
+# the formulas of report.html render offline.
+MATHJAX_URL = (Path(jupyter_server_mathjax.__file__).parent / "static" / "MathJax.js").as_uri()
+HTML_OPTIONS = {
+    "template_name": "html",
+    "extra_template_basedirs": [str(ROOT / "report_template")],
+    "embed_images": True,
+    "mathjax_url": MATHJAX_URL,
     **EXPORT_OPTIONS,
 }
 
@@ -83,21 +96,21 @@ def read_title_block(path: Path = TITLE_BLOCK) -> dict[str, Any]:
     }
 
 
-def execute(notebook: nbformat.NotebookNode) -> None:
-    """Run every cell of `notebook` in place, with the repository as working directory."""
-    client = NotebookClient(
-        notebook,
+def execute(notebook: nbformat.NotebookNode, folder: Path = ROOT) -> None:
+    """Run every cell of `notebook` in place, in `folder`, filling in its {eval} roles."""
+    preprocessor = MystExecutePreprocessor(
         timeout=CELL_TIMEOUT_SECONDS,
         kernel_name="python3",
         # The kernel's own log (start-up notices) is not part of the report.
         extra_arguments=["--IPKernelApp.log_level=ERROR"],
-        resources={"metadata": {"path": str(ROOT)}},
     )
     try:
-        client.execute()
+        preprocessor.preprocess(notebook, {"metadata": {"path": str(folder)}})
     except CellExecutionError as exc:
         last_line = ANSI_CODES.sub("", str(exc)).strip().splitlines()[-1]
         raise ReportError(f"report.ipynb failed while running: {last_line}") from exc
+    except MystError as exc:
+        raise ReportError(f"report.ipynb: {exc}") from exc
 
 
 def drop_stderr(notebook: nbformat.NotebookNode) -> None:
@@ -116,16 +129,33 @@ def missing_latex_tools() -> list[str]:
     return [tool for tool in LATEX_TOOLS if shutil.which(tool) is None]
 
 
-def export(notebook: nbformat.NotebookNode, pdf: bool) -> bytes:
-    """The executed notebook as PDF (LaTeX route) or as self-contained HTML, without code."""
-    resources = {"metadata": {"path": str(ROOT)}}
-    if not pdf:
-        exporter = HTMLExporter(embed_images=True, **EXPORT_OPTIONS)
-        html, _ = exporter.from_notebook_node(notebook, resources)
-        return html.encode("utf-8")
-    exporter = PDFExporter(**LATEX_OPTIONS)
+def exporter(kind: str) -> Exporter:
+    """The nbconvert exporter for `kind` ("pdf", "latex" or "html"), MyST translation included."""
+    if kind == "html":
+        result: Exporter = HTMLExporter(**HTML_OPTIONS)
+    else:
+        result = (PDFExporter if kind == "pdf" else LatexExporter)(**LATEX_OPTIONS)
+    translate = MystTranslatePreprocessor(
+        target="html" if kind == "html" else "latex",
+        path_prefixes={"figures": str(figures_dir())},
+    )
+    result.register_preprocessor(translate, enabled=True)
+    return result
+
+
+def export(notebook: nbformat.NotebookNode, pdf: bool, folder: Path = ROOT) -> bytes:
+    """The executed notebook as PDF (LaTeX route) or as self-contained HTML, without code.
+
+    `folder` is where the notebook lives: figure paths in its Markdown are relative to it.
+    """
+    resources = {"metadata": {"path": str(folder)}}
     try:
-        document, _ = exporter.from_notebook_node(notebook, resources)
+        if not pdf:
+            html, _ = exporter("html").from_notebook_node(notebook, resources)
+            return html.encode("utf-8")
+        document, _ = exporter("pdf").from_notebook_node(notebook, resources)
+    except MystError as exc:
+        raise ReportError(f"report.ipynb: {exc}") from exc
     except LatexFailed as exc:
         errors = [line for line in str(exc).splitlines() if line.startswith("!")]
         raise ReportError(
@@ -147,9 +177,10 @@ def build(
     output: Path | None = None,
     html: bool = False,
     title_block: Path = TITLE_BLOCK,
+    source: Path = NOTEBOOK,
     allow_quick: bool = False,
 ) -> Path:
-    """Execute the notebook and write the report; returns the path written.
+    """Execute the notebook `source` and write the report; returns the path written.
 
     `allow_quick` accepts results of --quick trial runs (for tests); `make report` never does.
     """
@@ -164,11 +195,11 @@ def build(
             file=sys.stderr,
         )
     output = output or ROOT / ("report.pdf" if pdf else "report.html")
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    notebook = nbformat.read(source, as_version=4)
     notebook.metadata.update(read_title_block(title_block))
-    execute(notebook)
+    execute(notebook, source.parent)
     drop_stderr(notebook)
-    document = export(notebook, pdf)
+    document = export(notebook, pdf, source.parent)
     with atomic_write(output, "wb") as file:
         file.write(document)
     stale_pdf = output.with_suffix(".pdf")

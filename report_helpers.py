@@ -94,6 +94,19 @@ def load_task(task: str) -> TaskResults:
 # Each formatter returns plain text (no LaTeX), ready for an {eval} role.
 
 
+class Text(str):
+    """Text that a Markdown cell's {eval}`...` role shows as it is, in JupyterLab and the export.
+
+    An {eval} value is shown as its repr(): a plain str gets quotes and escaped backslashes
+    there. The repr() of a Text is the text itself. ``Text(percent(x))`` -> 12.35%.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def percent(fraction: float, decimals: int = 2) -> str:
     """A fraction as a percentage: ``0.97531`` -> ``97.53%``."""
     return f"{100 * fraction:.{decimals}f}%"

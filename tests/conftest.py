@@ -1,12 +1,16 @@
-"""Shared fixtures (the MNIST folder, output folders kept out of the repository) and helpers."""
+"""Shared fixtures (the MNIST folder, output folders kept out of the repository, quick results)
+and helpers."""
 
 from __future__ import annotations
 
+import importlib
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import report_helpers
 from mnist_files import MNISTError, find_data_dir
 
 
@@ -43,3 +47,36 @@ def random_inputs(rng: np.random.Generator, n: int = 20) -> np.ndarray:
 def random_one_hot(rng: np.random.Generator, n: int = 20) -> np.ndarray:
     """One-hot targets [n, 10] of random classes."""
     return np.eye(10)[rng.integers(0, 10, n)]
+
+
+# A test accuracy no quick run produces, planted in the quick results to prove a text reads them.
+PLANTED_TEST_ACCURACY = 0.123456
+
+
+@pytest.fixture(scope="session")
+def planted_test_accuracy() -> float:
+    """The test accuracy planted in the quick results (first run of task2.json)."""
+    return PLANTED_TEST_ACCURACY
+
+
+@pytest.fixture(scope="session")
+def quick_results(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> tuple[Path, Path]:
+    """(figures, results) folders of --quick runs of every task the report reads.
+
+    The first run of task2.json has the test accuracy PLANTED_TEST_ACCURACY. The runs write
+    into quick/ inside FIGURES_DIR and RESULTS_DIR, the folders returned.
+    """
+    root = tmp_path_factory.mktemp("quick_results")
+    figures, results = root / "figures" / "quick", root / "results" / "quick"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FIGURES_DIR", str(figures.parent))
+        patch.setenv("RESULTS_DIR", str(results.parent))
+        for task in report_helpers.REPORT_TASKS:
+            script, _, variant = task.partition("_")
+            flags = [f"--{variant}"] if variant else []
+            importlib.import_module(script).main(["--quick", "--data-dir", str(mnist_dir), *flags])
+    path = results / "task2.json"
+    data = json.loads(path.read_text())
+    data["runs"][0]["test_accuracy"] = PLANTED_TEST_ACCURACY
+    path.write_text(json.dumps(data))
+    return figures, results

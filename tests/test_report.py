@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
@@ -12,74 +11,19 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbconvert.exporters import LatexExporter
+from conftest import PLANTED_TEST_ACCURACY
 
 import build_report
 import report_helpers as rh
 
-# A test accuracy no quick run produces, planted in the results to prove the text reads them.
-PLANTED_ACCURACY = 0.123456
-# An inline value in a Markdown cell: {eval}`expression`, evaluated in the kernel after the code
-# cells above it ran, to a string.
-EVAL_ROLE = re.compile(r"\{eval\}`([^`]+)`")
-EVAL_CELL_TAG = "evaluate-inline-values"
-
-
-def add_eval_cells(notebook: nbformat.NotebookNode) -> None:
-    """After every Markdown cell with {eval} roles, a code cell that prints their values."""
-    cells = []
-    for cell in notebook.cells:
-        cells.append(cell)
-        expressions = EVAL_ROLE.findall(cell.source) if cell.cell_type == "markdown" else []
-        if expressions:
-            code = (
-                "import json as _json\n"
-                f"_values = [{', '.join(f'({e})' for e in expressions)}]\n"
-                "assert all(isinstance(_v, str) for _v in _values), _values\n"
-                "print(_json.dumps(_values))"
-            )
-            cells.append(nbformat.v4.new_code_cell(code, metadata={"tags": [EVAL_CELL_TAG]}))
-    notebook.cells = cells
-
-
-def substitute_evals(notebook: nbformat.NotebookNode) -> None:
-    """Put the printed values into their Markdown cells and drop the cells that printed them."""
-    cells = []
-    for cell in notebook.cells:
-        if EVAL_CELL_TAG not in cell.metadata.get("tags", []):
-            cells.append(cell)
-            continue
-        stdout = "".join(o.text for o in cell.outputs if o.get("name") == "stdout")
-        values = iter(json.loads(stdout))
-        cells[-1].source = EVAL_ROLE.sub(lambda _, values=values: next(values), cells[-1].source)
-    notebook.cells = cells
-
-
-def run_quick_tasks(mnist_dir: Path) -> None:
-    """Write quick results and figures of every task the report reads."""
-    for task in rh.REPORT_TASKS:
-        script, _, variant = task.partition("_")
-        flags = [f"--{variant}"] if variant else []
-        importlib.import_module(script).main(["--quick", "--data-dir", str(mnist_dir), *flags])
-
 
 @pytest.fixture(scope="module")
-def quick_outputs(
-    tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path
-) -> Iterator[tuple[Path, Path]]:
+def quick_outputs(quick_results: tuple[Path, Path]) -> Iterator[tuple[Path, Path]]:
     """(figures, results) of --quick runs, with one planted test accuracy; set in the env."""
-    root = tmp_path_factory.mktemp("quick")
+    figures, results = quick_results
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FIGURES_DIR", str(root / "figures"))
-        patch.setenv("RESULTS_DIR", str(root / "results"))
-        run_quick_tasks(mnist_dir)
-        figures, results = root / "figures" / "quick", root / "results" / "quick"
         patch.setenv("FIGURES_DIR", str(figures))
         patch.setenv("RESULTS_DIR", str(results))
-        path = results / "task2.json"
-        task2 = json.loads(path.read_text())
-        task2["runs"][0]["test_accuracy"] = PLANTED_ACCURACY
-        path.write_text(json.dumps(task2))
         yield figures, results
 
 
@@ -88,10 +32,8 @@ def executed(quick_outputs: tuple[Path, Path]) -> nbformat.NotebookNode:
     """The report notebook, executed against the quick results, as build_report prepares it."""
     notebook = nbformat.read(build_report.NOTEBOOK, as_version=4)
     notebook.metadata.update(build_report.read_title_block())
-    add_eval_cells(notebook)
     build_report.execute(notebook)
     build_report.drop_stderr(notebook)
-    substitute_evals(notebook)
     return notebook
 
 
@@ -106,11 +48,35 @@ def rendered_text(notebook: nbformat.NotebookNode) -> str:
     return "\n".join(parts)
 
 
+def committed_notebook() -> nbformat.NotebookNode:
+    """report.ipynb as committed (HEAD); the working file only outside a git repository."""
+    name = build_report.NOTEBOOK.name
+    inside = subprocess.run(
+        ["git", "rev-parse", "--is-inside-work-tree"],
+        cwd=build_report.ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if inside.returncode != 0:
+        return nbformat.read(build_report.NOTEBOOK, as_version=4)
+    committed = subprocess.run(
+        ["git", "show", f"HEAD:./{name}"],
+        cwd=build_report.ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return nbformat.reads(committed.stdout, as_version=4)
+
+
 def test_notebook_is_committed_without_outputs() -> None:
-    notebook = nbformat.read(build_report.NOTEBOOK, as_version=4)
+    notebook = committed_notebook()
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert code
     assert all(cell.outputs == [] and cell.execution_count is None for cell in code)
+    # jupyterlab-myst keeps the values of {eval} roles in the Markdown cells' metadata.
+    assert not [cell for cell in notebook.cells if "user_expressions" in cell.metadata]
 
 
 def test_notebook_has_a_section_for_every_question() -> None:
@@ -136,7 +102,7 @@ def test_text_carries_the_numbers_of_the_results(
     executed: nbformat.NotebookNode, quick_outputs: tuple[Path, Path]
 ) -> None:
     text = rendered_text(executed)
-    assert rh.percent(PLANTED_ACCURACY) in text
+    assert rh.percent(PLANTED_TEST_ACCURACY) in text
     for task in rh.REPORT_TASKS:
         for run in rh.load_task(task).runs.values():
             if run["test_accuracy"] is None:  # a search run: validation numbers only
@@ -156,18 +122,26 @@ def test_text_carries_the_numbers_of_the_results(
     assert shown and shown <= figures
 
 
-def test_pdf_export(executed: nbformat.NotebookNode) -> None:
+def test_pdf_export(executed: nbformat.NotebookNode, tmp_path: Path) -> None:
     if missing := build_report.missing_latex_tools():
         pytest.fail(f"the PDF test needs {missing}: install {build_report.TEX_PACKAGES}")
     document = build_report.export(executed, pdf=True)
     assert document.startswith(b"%PDF") and document.rstrip().endswith(b"%%EOF")
     assert len(document) > 200_000  # the figures are embedded
+    (tmp_path / "report.pdf").write_bytes(document)
+    subprocess.run(["pdftotext", "-layout", "report.pdf"], cwd=tmp_path, check=True)
+    text = (tmp_path / "report.txt").read_text()
+    assert rh.percent(PLANTED_TEST_ACCURACY) in text
+    for heading in ("Task 1a", "Task 2e", "Task 3d", "Task 4e", "Task 5d", "References"):
+        assert heading in text, heading
+    assert "??" not in text and "{eval}" not in text and "{width" not in text
+    assert re.search(r"Figure \d+:", text) and re.search(r"Table \d+:", text)
 
 
 def test_latex_stays_within_the_margins(executed: nbformat.NotebookNode, tmp_path: Path) -> None:
     if missing := build_report.missing_latex_tools():
         pytest.fail(f"the PDF test needs {missing}: install {build_report.TEX_PACKAGES}")
-    exporter = LatexExporter(**build_report.LATEX_OPTIONS)
+    exporter = build_report.exporter("latex")
     latex, _ = exporter.from_notebook_node(executed, {"metadata": {"path": str(build_report.ROOT)}})
     title_block = build_report.read_title_block()
     assert f"\\title{{{title_block['title']}}}" in latex
@@ -199,7 +173,7 @@ def test_build_falls_back_to_html_without_latex(
     path = build_report.build(output=tmp_path / "report.html", allow_quick=True)
     html = path.read_text()
     assert "data:image/png;base64" in html
-    assert rh.percent(PLANTED_ACCURACY) in html
+    assert rh.percent(PLANTED_TEST_ACCURACY) in html
     errors = capsys.readouterr().err
     assert build_report.TEX_PACKAGES in errors and "removed the earlier build's" in errors
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
