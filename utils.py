@@ -302,8 +302,10 @@ def write_output_set(
     results = {"schema": RESULTS_SCHEMA, "task": task, "quick": quick, "figures": {}}
     with _staging(folders.figures) as figure_stage, _staging(folders.results) as result_stage:
         for fig, filename in figures:
-            fig.savefig(figure_stage / filename, format="png", dpi=150, bbox_inches="tight")
-            results["figures"][filename] = sha256(figure_stage / filename)
+            # PNG for the notebook and the HTML page, PDF (vector) for the PDF report.
+            for name in (filename, Path(filename).with_suffix(".pdf").name):
+                fig.savefig(figure_stage / name, dpi=150, bbox_inches="tight")
+                results["figures"][name] = sha256(figure_stage / name)
         results["runs"] = [run.record for run in runs]
         (result_stage / f"{task}.json").write_text(json.dumps(results, indent=1) + "\n")
         moves = [(figure_stage / name, folders.figures / name) for name in results["figures"]]
