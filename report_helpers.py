@@ -25,6 +25,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from IPython.display import Latex
+
 from utils import figures_dir, rerun_command, results_dir
 
 REPORT_TASKS: tuple[str, ...] = ("task2", "task3", "task4", "task5", "task5_search")
@@ -149,23 +151,17 @@ def setting(value: float) -> str:
     return f"{value:g}"
 
 
-_SUPERSCRIPTS = str.maketrans(
-    "-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
-)
+def scientific(value: float, digits: int = 2) -> Latex:
+    """``value`` in scientific notation, as math typeset in JupyterLab and in the exports.
 
-
-def scientific(value: float, digits: int = 2) -> str:
-    """``value`` in scientific notation, as text with superscript digits.
-
-    ``1e-5`` -> "10" followed by a superscript minus and 5; ``2e-6`` -> "2", a multiplication
-    sign, then 10 to the -6.
+    ``1e-5`` -> $10^{-5}$; ``2.04e-6`` -> $2 \\times 10^{-6}$ (to ``digits`` significant digits).
     """
     exponent = math.floor(math.log10(abs(value)))
     mantissa = round(value / 10**exponent, digits - 1)
     if abs(mantissa) >= 10:  # rounded up to the next power of ten
         mantissa, exponent = mantissa / 10, exponent + 1
-    power = "10" + str(exponent).translate(_SUPERSCRIPTS)
-    return power if math.isclose(mantissa, 1) else f"{mantissa:g} \u00d7 {power}"
+    power = f"10^{{{exponent}}}"
+    return Latex(f"${power}$" if math.isclose(mantissa, 1) else f"${mantissa:g} \\times {power}$")
 
 
 def l2_lambda(run: Run) -> str:

@@ -159,6 +159,7 @@ def test_latex_stays_within_the_margins(executed: nbformat.NotebookNode, tmp_pat
     overfull = re.findall(r"Overfull \\hbox \((\d+\.?\d*)pt too wide\)", log)
     assert not [width for width in overfull if float(width) > 1.0], overfull
     assert not re.findall(r"^! ", log, re.MULTILINE)
+    assert "Missing character" not in log  # a glyph the font lacks would vanish from the page
 
 
 def test_build_falls_back_to_html_without_latex(

@@ -133,7 +133,8 @@ def script(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 
 def test_missing_data_is_one_clear_line(tmp_path: Path) -> None:
-    result = script("task2.py", "--quick", "--data-dir", str(tmp_path))
+    folders = {"FIGURES_DIR": str(tmp_path / "figures"), "RESULTS_DIR": str(tmp_path / "results")}
+    result = script("task2.py", "--quick", "--data-dir", str(tmp_path), **folders)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "lacks train-images-idx3-ubyte.gz" in result.stderr
