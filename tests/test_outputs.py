@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,18 @@ def run_task2(mnist_dir: Path, root: Path, *flags: str) -> subprocess.CompletedP
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
+def run_script(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`python *args` in the repository as a real process, with the environment `env`."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=utils.REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def snapshot(folders: utils.OutputFolders) -> dict[str, bytes]:
     """Every file under the two folders, by path relative to them, with its bytes."""
     files = {}
@@ -66,17 +79,30 @@ def wait_for_staged_figure(folder: Path, process: subprocess.Popen) -> None:
     pytest.fail("the run never staged a figure")
 
 
+def interrupt_while_writing(
+    mnist_dir: Path, root: Path, stop: Callable[[subprocess.Popen], None]
+) -> tuple[utils.OutputFolders, dict[str, bytes], subprocess.Popen, str]:
+    """A quick task 2 run, then a second one (another seed) that `stop` interrupts as it writes.
+
+    Returns the folders, their files after the first run, the second process and its stderr.
+    """
+    run_task2(mnist_dir, root, "--quick")
+    folders = utils.OutputFolders(root / "figures" / "quick", root / "results" / "quick")
+    before = snapshot(folders)
+    process = start_task2(mnist_dir, root, "--quick", "--seed", "1")
+    wait_for_staged_figure(folders.figures, process)
+    stop(process)
+    _, stderr = process.communicate(timeout=60)
+    return folders, before, process, stderr
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_run_stopped_while_writing_leaves_the_old_set_whole(
     signum: int, mnist_dir: Path, tmp_path: Path
 ) -> None:
-    run_task2(mnist_dir, tmp_path, "--quick")
-    folders = utils.OutputFolders(tmp_path / "figures" / "quick", tmp_path / "results" / "quick")
-    before = snapshot(folders)
-    process = start_task2(mnist_dir, tmp_path, "--quick", "--seed", "1")
-    wait_for_staged_figure(folders.figures, process)
-    process.send_signal(signum)
-    _, stderr = process.communicate(timeout=60)
+    folders, before, process, stderr = interrupt_while_writing(
+        mnist_dir, tmp_path, lambda process: process.send_signal(signum)
+    )
     assert process.returncode == 1
     assert stderr.strip().splitlines() == [
         f"task2.py: stopped ({signal.Signals(signum).name}); the previous outputs are unchanged"
@@ -89,13 +115,7 @@ def test_a_run_stopped_while_writing_leaves_the_old_set_whole(
 def test_a_run_killed_outright_leaves_the_old_set_and_its_debris_is_cleared(
     mnist_dir: Path, tmp_path: Path
 ) -> None:
-    run_task2(mnist_dir, tmp_path, "--quick")
-    folders = utils.OutputFolders(tmp_path / "figures" / "quick", tmp_path / "results" / "quick")
-    before = snapshot(folders)
-    process = start_task2(mnist_dir, tmp_path, "--quick", "--seed", "1")
-    wait_for_staged_figure(folders.figures, process)
-    process.kill()
-    process.communicate(timeout=60)
+    folders, before, _, _ = interrupt_while_writing(mnist_dir, tmp_path, subprocess.Popen.kill)
     assert {name: data for name, data in snapshot(folders).items() if "/." not in name} == before
     assert utils.output_set_problem("task2", folders, allow_quick=True) is None
     assert leftovers(tmp_path)  # kill -9 allows no clean-up ...
@@ -182,14 +202,7 @@ def test_an_output_folder_that_cannot_be_written_fails_before_training(
     blocker.write_text("in the way")
     env = {**os.environ, "FIGURES_DIR": str(tmp_path / "f"), "RESULTS_DIR": str(tmp_path / "r")}
     env[variable] = str(blocker / "outputs")
-    result = subprocess.run(
-        [sys.executable, "task3.py", "--data-dir", str(mnist_dir)],
-        cwd=utils.REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_script("task3.py", "--data-dir", str(mnist_dir), env=env)
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"task3.py: error: cannot write to the output folder {blocker}")
@@ -200,14 +213,7 @@ def test_an_output_folder_that_cannot_be_written_fails_before_training(
 
 def test_a_penalty_that_makes_training_diverge_is_named(mnist_dir: Path, tmp_path: Path) -> None:
     env = {**os.environ, "FIGURES_DIR": str(tmp_path), "RESULTS_DIR": str(tmp_path)}
-    result = subprocess.run(
-        [sys.executable, "task5.py", "--quick", "--l2", "1e6", "--data-dir", str(mnist_dir)],
-        cwd=utils.REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_script("task5.py", "--quick", "--l2", "1e6", "--data-dir", str(mnist_dir), env=env)
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert "the L2 penalty may be the cause" in line and "--l2" in line
