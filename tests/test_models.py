@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from conftest import random_inputs as random_inputs_of
@@ -13,6 +16,7 @@ from logistic_regression import BinaryModel, calculate_accuracy, sigmoid
 from logistic_regression import cross_entropy_loss as binary_cross_entropy
 from softmax_regression import SoftmaxModel, softmax
 from softmax_regression import cross_entropy_loss as softmax_cross_entropy
+from utils import REPO
 
 RNG = np.random.default_rng(42)
 
@@ -140,3 +144,15 @@ def test_softmax_calculate_accuracy() -> None:
     X[:, 0] = [1, -1, 1, -1]
     targets = np.eye(10)[[3, 0, 0, 3]]
     assert softmax_regression.calculate_accuracy(X, targets, model) == 0.5
+
+
+def test_importing_the_models_and_the_trainer_leaves_matplotlib_alone() -> None:
+    """The teaching path (models, trainer, gradient check, data) imports no plotting library."""
+    code = (
+        "import sys, dataloaders, gradient_check, logistic_regression, softmax_regression, "
+        "trainer, two_layer_network; print('matplotlib' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
