@@ -313,10 +313,16 @@ def draw_figures(final: Run, data: Splits, test_outputs: np.ndarray, confusion: 
         f"{r['batch_size']}, momentum {r['momentum']:g}, λ {r['l2_lambda']:g}, "
         f"shifts ≤ {r['max_shift']} px"
     )
-    curves, (loss_ax, accuracy_ax) = plots.titled_figure(f"Task 5: {what}", ("Loss", "Accuracy"))
+    curves, (loss_ax, accuracy_ax, rate_ax) = plt.subplots(
+        1, 3, figsize=(15, 4.2), width_ratios=(2, 2, 1), layout="constrained"
+    )
+    curves.suptitle(f"Task 5: {what}")
+    panels = {"Loss": loss_ax, "Accuracy": accuracy_ax, "Learning rate": rate_ax}
+    for title, ax in panels.items():
+        ax.set_title(title)
     plots.plot_loss(loss_ax, final)
-    plot_learning_rate(loss_ax.twinx(), final)
     plots.plot_accuracy(accuracy_ax, final)
+    plot_learning_rate(rate_ax, final)
     return [
         (curves, "task5_curves.png"),
         (plot_confusion(confusion), "task5_confusion.png"),
@@ -325,15 +331,14 @@ def draw_figures(final: Run, data: Splits, test_outputs: np.ndarray, confusion: 
 
 
 def plot_learning_rate(ax: plt.Axes, run: Run) -> None:
-    """The learning rate of every step of `run` (as `BaseTrainer` sets it), on axis `ax`."""
+    """The learning rate of every step of `run`, as `BaseTrainer` sets it."""
     r = run.record
     steps = np.arange(r["steps"])
     rates = np.full(len(steps), r["learning_rate"])
     if r["cosine_decay"]:
         rates = 0.5 * r["learning_rate"] * (1 + np.cos(np.pi * steps / r["steps"]))
-    ax.plot(steps, rates, color="0.4", linestyle="--", linewidth=1, label="learning rate")
-    ax.set(ylabel="learning rate (dashed)", ylim=(0, 1.05 * r["learning_rate"]))
-    ax.grid(False)
+    ax.plot(steps, rates, color="C2")
+    ax.set(xlabel="training step", ylabel="learning rate", ylim=(0, 1.05 * r["learning_rate"]))
 
 
 def plot_augmented(inputs: tuple[Splits, np.ndarray], max_shift: int) -> plt.Figure:
@@ -346,7 +351,8 @@ def plot_augmented(inputs: tuple[Splits, np.ndarray], max_shift: int) -> plt.Fig
     fig, axes = plt.subplots(
         rows, copies + 1, figsize=(1.3 * (copies + 1), 1.45 * rows + 0.6), layout="constrained"
     )
-    fig.suptitle(f"Task 5: training digits and random shifts of up to {max_shift} pixel(s)")
+    unit = "pixel" if max_shift == 1 else "pixels"
+    fig.suptitle(f"Task 5: training digits and random shifts of up to {max_shift} {unit}")
     for row in range(rows):
         panels = [(images[row], "input")]
         panels += [
