@@ -143,7 +143,9 @@ def train(name: str, inputs: Inputs, settings: Settings, recipe: Recipe, role: s
         )
     else:
         model = SoftmaxModel(recipe.l2_lambda, dtype=dtype)
-    parameters = sum(w.size for w in model.ws)
+    recorded = {**asdict(recipe), "parameters": sum(w.size for w in model.ws)}
+    if recipe.model == "softmax":
+        recorded["hidden_units"] = None  # no hidden layer
     return run_experiment(
         name,
         model,
@@ -152,7 +154,7 @@ def train(name: str, inputs: Inputs, settings: Settings, recipe: Recipe, role: s
         shuffle=True,
         early_stopping_patience=None,
         momentum=recipe.momentum,
-        hyperparameters={"role": role, **asdict(recipe), "parameters": parameters},
+        hyperparameters={"role": role, **recorded},
         evaluate_test=role in ("final", "comparison"),
         validations_per_epoch=VALIDATIONS_PER_EPOCH,
         cosine_decay=recipe.cosine_decay,

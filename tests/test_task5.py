@@ -206,7 +206,10 @@ def test_runs_keep_the_final_weights_and_record_their_recipe() -> None:
     run = task5.train("r", lambda deskewed: (data, np.zeros(785)), Settings(0.05, 10, 3, 0),
                       recipe, "comparison")  # fmt: skip
     assert run.record["early_stopping_patience"] is None and run.record["steps"] == 30
-    assert {key: run.record[key] for key in asdict(recipe)} == asdict(recipe)
+    assert {key: run.record[key] for key in asdict(recipe)} == {
+        **asdict(recipe),
+        "hidden_units": None,
+    }
     assert run.record["parameters"] == 785 * 10 and run.record["test_accuracy"] is not None
     assert len(run.record["history"]["step"]) == 3  # one validation per epoch
 
