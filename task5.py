@@ -236,14 +236,11 @@ def make_parser() -> argparse.ArgumentParser:
         help="largest random shift of a training image, in pixels, in x and in y; 0: no "
         "augmentation (default %(default)s)",
     )
-    parser.add_argument(
-        "--no-deskew", action="store_true", help="train on images that are not deskewed"
-    )
-    parser.add_argument(
-        "--constant-lr",
-        action="store_true",
-        help="keep the learning rate constant instead of the cosine decay to 0",
-    )
+    for flag, what in (
+        ("--no-deskew", "train on images that are not deskewed"),
+        ("--constant-lr", "keep the learning rate constant instead of the cosine decay to 0"),
+    ):
+        parser.add_argument(flag, action="store_true", help=what)
     parser.add_argument(
         "--seeds",
         type=utils.positive_int,
