@@ -109,6 +109,48 @@ def _deskew_chunk(pixels: np.ndarray) -> np.ndarray:
     return (left_value + fraction * (right_value - left_value)).reshape(n, IMAGE_PIXELS)
 
 
+def shift_images(X: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
+    """Move image n of X by dy[n] pixels down and dx[n] pixels right (negative: up, left).
+
+    X: pre-processed images [N, 785] (pixels in [-1, 1], background -1, last column the bias);
+    dy, dx: whole numbers [N]. Output pixel (r, c) is input pixel (r - dy, c - dx): pixels moved
+    out of the 28x28 frame are lost, the uncovered border is background (-1). Returns a new
+    [N, 785] array of X's dtype, bias column unchanged.
+    """
+    n, m = len(X), int(max(np.abs(dy).max(initial=0), np.abs(dx).max(initial=0)))
+    images = X[:, :IMAGE_PIXELS].reshape(n, IMAGE_SIDE, IMAGE_SIDE)
+    shifted = np.full_like(images, -1.0)
+    # One copy of the overlapping rectangle per offset, for all images with that offset at once.
+    for row_offset in range(-m, m + 1):
+        to_rows, from_rows = _overlap(row_offset)
+        for column_offset in range(-m, m + 1):
+            to_columns, from_columns = _overlap(column_offset)
+            chosen = (dy == row_offset) & (dx == column_offset)
+            shifted[chosen, to_rows, to_columns] = images[chosen, from_rows, from_columns]
+    out = X.copy()
+    out[:, :IMAGE_PIXELS] = shifted.reshape(n, IMAGE_PIXELS)
+    return out
+
+
+def _overlap(offset: int) -> tuple[slice, slice]:
+    """Along one axis of an image moved by `offset` pixels: (where the pixels go, where they
+    come from); a shift by at least IMAGE_SIDE leaves nothing."""
+    offset = max(-IMAGE_SIDE, min(offset, IMAGE_SIDE))
+    to = slice(max(offset, 0), IMAGE_SIDE + min(offset, 0))
+    return to, slice(max(-offset, 0), IMAGE_SIDE - max(offset, 0))
+
+
+def random_shift(X: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
+    """`shift_images` by random offsets: data augmentation, since a digit moved by a pixel or
+    two is still the same digit.
+
+    Each image of X [N, 785] gets its own dy and dx, drawn uniformly from
+    -max_shift..max_shift by `rng` (so the same rng state gives the same shifts).
+    """
+    dy, dx = rng.integers(-max_shift, max_shift + 1, size=(2, len(X)))
+    return shift_images(X, dy, dx)
+
+
 def one_hot_encode(Y: np.ndarray, num_classes: int, dtype: DTypeLike = np.float64) -> np.ndarray:
     """Integer labels [N, 1] (or [N]) to one-hot rows [N, num_classes]."""
     labels = np.asarray(Y).reshape(-1)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dataloaders import Splits
-from trainer import BaseTrainer, History, Model, Validation, evaluate
+from trainer import Augment, BaseTrainer, History, Model, Validation, evaluate
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,17 @@ def run_experiment(
     momentum: float = 0.0,
     hyperparameters: dict[str, Any] | None = None,
     evaluate_test: bool = True,
+    validations_per_epoch: int = 5,
+    cosine_decay: bool = False,
+    augment: Augment | None = None,
 ) -> Run:
     """Train `model` with `settings`, then evaluate it on train, validation and test.
 
     `data` holds pre-processed inputs and targets in the form the model's loss expects.
     `hyperparameters` are extra entries for the record (e.g. l2_lambda). The test split is
     read here only, after training, and not at all with `evaluate_test` False (a
-    hyperparameter search): test_loss and test_accuracy are then None.
+    hyperparameter search): test_loss and test_accuracy are then None. The last three options
+    go to `BaseTrainer` as they are; the record does not name them (`hyperparameters` can).
     """
     trainer = BaseTrainer(
         model,
@@ -65,6 +69,9 @@ def run_experiment(
         early_stopping_patience=early_stopping_patience,
         seed=settings.seed,
         momentum=momentum,
+        validations_per_epoch=validations_per_epoch,
+        cosine_decay=cosine_decay,
+        augment=augment,
         description=name,
     )
     start = time.perf_counter()

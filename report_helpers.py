@@ -119,6 +119,23 @@ def points(fraction: float) -> str:
     return f"{100 * fraction:.2f}"
 
 
+def signed_points(fraction: float) -> str:
+    """A change of accuracy in percentage points, with its sign: ``-0.0108`` -> ``-1.08``."""
+    return f"{100 * fraction:+.2f}"
+
+
+def spread(fractions: Sequence[float]) -> str:
+    """Mean ± standard deviation of accuracies (e.g. over seeds), in percent:
+    ``[0.9865, 0.9869, 0.9869]`` -> ``98.68 ± 0.02%``."""
+    mean, sd = statistics.fmean(fractions), statistics.stdev(fractions)
+    return f"{100 * mean:.2f} ± {100 * sd:.2f}%"
+
+
+def spread_value(values: Sequence[float]) -> str:
+    """Mean ± standard deviation of cross-entropy values, to four decimals."""
+    return f"{statistics.fmean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
 def loss_value(value: float) -> str:
     """A cross-entropy value, to four decimals."""
     return f"{value:.4f}"
@@ -233,8 +250,13 @@ def stop_description(run: Run) -> str:
 
 
 def setup_description(run: Run) -> str:
-    """Shuffling, early stopping and L2 strength of ``run``, as a short phrase."""
+    """Shuffling, Task 5's shifts and cosine decay, early stopping and L2 strength of ``run``,
+    as a short phrase."""
     parts = ["shuffled" if run.get("shuffle") else "not shuffled"]
+    if run.get("max_shift"):  # Task 5's options
+        parts.append(f"shifts up to {run['max_shift']} px")
+    if run.get("cosine_decay"):
+        parts.append("cosine decay")
     if run.get("early_stopping_patience") is None:
         parts.append("no early stopping")
     elif run.get("stopped_at_step") is None:

@@ -6,6 +6,8 @@ A model is anything with the methods and attributes of `Model` below: `BinaryMod
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -14,6 +16,7 @@ from tqdm import tqdm
 from dataloaders import batch_loader
 
 History = dict[str, dict[int, float]]
+Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]  # (X_batch, rng) -> X_batch
 
 
 class Model(Protocol):
@@ -70,6 +73,11 @@ class BaseTrainer:
     Early stopping: training stops once the validation loss has not improved for
     `early_stopping_patience` validations in a row (None: never), and the weights of the best
     validation are restored at the end.
+
+    Task 5's options: with `cosine_decay`, step t of T in all uses the learning rate
+    learning_rate * (1 + cos(pi t / T)) / 2, from learning_rate down to 0. `augment(X, rng)`
+    returns a changed copy of each training batch X for its step (the targets stay); its rng
+    comes from `seed` too but is not the shuffling one, so the batch order does not change.
     """
 
     def __init__(
@@ -87,6 +95,8 @@ class BaseTrainer:
         seed: int = 0,
         momentum: float = 0.0,
         validations_per_epoch: int = 5,
+        cosine_decay: bool = False,
+        augment: Augment | None = None,
         description: str = "training",
     ) -> None:
         if len(X_train) < batch_size:
@@ -101,8 +111,11 @@ class BaseTrainer:
         self.X_val, self.Y_val = X_val, Y_val
         self.early_stopping_patience = early_stopping_patience
         self.momentum = momentum
+        self.cosine_decay = cosine_decay
+        self.augment = augment
         self.description = description
         self.rng = np.random.default_rng(seed)
+        self.augment_rng = np.random.default_rng([seed, 1])
         self.num_batches_per_epoch = len(X_train) // batch_size
         self.num_steps_per_val = max(1, self.num_batches_per_epoch // validations_per_epoch)
         self.velocities = [np.zeros_like(w) for w in model.ws]
@@ -110,11 +123,19 @@ class BaseTrainer:
         self.val_history: History = {"loss": {}, "accuracy": {}}
         self.validations: list[Validation] = []
         self.global_step = 0
+        self.total_steps = 0  # of the whole run, set by train()
         self.stopped_at_step: int | None = None
         self.stopped_at_epoch: int | None = None
         self.best_validation: Validation | None = None
         self.best_weights: list[np.ndarray] = []
         self.validations_since_best = 0
+
+    def current_learning_rate(self) -> float:
+        """The learning rate of the step about to run: constant, or on the cosine schedule."""
+        if not self.cosine_decay:
+            return self.learning_rate
+        progress = self.global_step / self.total_steps
+        return 0.5 * self.learning_rate * (1 + math.cos(math.pi * progress))
 
     def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> float:
         """One SGD step on a batch; returns the batch loss of the forward pass it used."""
@@ -123,9 +144,10 @@ class BaseTrainer:
         if not np.isfinite(loss):
             raise self.divergence_error(loss)
         self.model.backward(X_batch, outputs, Y_batch)
+        learning_rate = self.current_learning_rate()
         for w, grad, velocity in zip(self.model.ws, self.model.grads, self.velocities, strict=True):
             velocity *= self.momentum
-            velocity -= self.learning_rate * grad
+            velocity -= learning_rate * grad
             w += velocity
         return loss
 
@@ -144,12 +166,15 @@ class BaseTrainer:
         Both are {"loss": {step: value}, "accuracy": {step: value}}; the training loss is the
         batch loss at every step, the accuracies and validation loss are at validation points.
         """
+        self.total_steps = num_epochs * self.num_batches_per_epoch
         progress = tqdm(range(num_epochs), desc=self.description, unit="epoch", disable=None)
         for epoch in progress:
             batches = batch_loader(
                 self.X_train, self.Y_train, self.batch_size, self.shuffle_dataset, rng=self.rng
             )
             for X_batch, Y_batch in batches:
+                if self.augment is not None:
+                    X_batch = self.augment(X_batch, self.augment_rng)
                 self.train_history["loss"][self.global_step] = self.train_step(X_batch, Y_batch)
                 if self.global_step % self.num_steps_per_val == 0:
                     validation = self.validation_step()

@@ -20,6 +20,8 @@ from dataloaders import (
     load_full_mnist,
     one_hot_encode,
     pre_process_images,
+    random_shift,
+    shift_images,
 )
 from mnist_files import MNISTError, find_data_dir, read_idx
 
@@ -323,3 +325,71 @@ def test_deskew_keeps_dtype_and_copes_with_a_blank_image() -> None:
         deskewed = deskew(blank)
     assert deskewed.dtype == np.float32
     np.testing.assert_array_equal(deskewed, blank)
+
+
+# ---------------------------------------------------------------- augmentation
+
+
+def random_images(n: int, seed: int = 0, dtype: type = np.float64) -> np.ndarray:
+    """Pre-processed-like images [n, 785]: background -1, random ink in a 20x20 middle square."""
+    rng = np.random.default_rng(seed)
+    images = -np.ones((n, 28, 28))
+    images[:, 4:24, 4:24] = rng.uniform(-1, 1, (n, 20, 20))
+    return np.hstack([images.reshape(n, 784), np.ones((n, 1))]).astype(dtype)
+
+
+def moved(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """One image [785] moved by (dy, dx) the slow way: pixel by pixel."""
+    out = np.append(-np.ones(784), image[-1])
+    for row in range(28):
+        for column in range(28):
+            if 0 <= row - dy < 28 and 0 <= column - dx < 28:
+                out[row * 28 + column] = image[(row - dy) * 28 + column - dx]
+    return out
+
+
+def test_shift_images_moves_each_image_by_its_own_offset() -> None:
+    X = random_images(5)
+    dy, dx = np.array([0, 1, -2, 3, -1]), np.array([0, -1, 2, 0, 27])
+    shifted = shift_images(X, dy, dx)
+    for n in range(5):
+        np.testing.assert_array_equal(shifted[n], moved(X[n], dy[n], dx[n]))
+    np.testing.assert_array_equal(shifted[0], X[0])  # offset (0, 0): unchanged
+    np.testing.assert_array_equal(shifted[4, :784], -1.0)  # moved out of the frame
+    np.testing.assert_array_equal(X, random_images(5))  # the input is left alone
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_random_shift_keeps_pixel_range_bias_and_dtype(dtype: type) -> None:
+    X = random_images(200, dtype=dtype)
+    shifted = random_shift(X, 2, np.random.default_rng(0))
+    assert shifted.dtype == dtype and shifted.shape == X.shape
+    np.testing.assert_array_equal(shifted[:, -1], 1.0)
+    assert shifted[:, :784].min() >= -1 and shifted[:, :784].max() <= 1
+    # Every pixel is a pixel of the same image or background: no value is made up.
+    for original, new in zip(X, shifted, strict=True):
+        assert np.isin(new[:784], np.append(original[:784], -1.0)).all()
+
+
+def test_random_shift_draws_every_offset_within_the_limit_and_no_other() -> None:
+    X = random_images(300)
+    shifted = random_shift(X, 1, np.random.default_rng(3))
+    found = []
+    for original, new in zip(X, shifted, strict=True):
+        offsets = [
+            (dy, dx)
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+            if np.array_equal(new, moved(original, dy, dx))
+        ]
+        assert len(offsets) == 1  # the random ink makes every offset look different
+        found += offsets
+    assert set(found) == {(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
+
+
+def test_random_shift_is_seeded_and_deterministic() -> None:
+    X = random_images(50)
+    first = random_shift(X, 2, np.random.default_rng(7))
+    np.testing.assert_array_equal(first, random_shift(X, 2, np.random.default_rng(7)))
+    assert not np.array_equal(first, random_shift(X, 2, np.random.default_rng(8)))
+    np.testing.assert_array_equal(random_shift(X, 0, np.random.default_rng(7)), X)

@@ -1,10 +1,12 @@
-"""Task 5: the two-layer network's gradients and stability, deskewing, search and script runs."""
+"""Task 5: the two-layer network's gradients and stability, its inputs (deskewing, centring,
+shifts), the search, and the script's runs."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -138,11 +140,29 @@ def test_prepare_inputs_centres_on_the_training_mean_only() -> None:
     X_train, X_val, X_test = (random_inputs(rng, n) for n in (40, 10, 10))
     X_val[:, :784] += 0.5
     data = Splits(X_train, None, X_val, None, X_test, None)
-    inputs = task5.prepare_inputs(data)
+    inputs, mean_image = task5.prepare_inputs(data)
     np.testing.assert_allclose(inputs.X_train[:, :784].mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(inputs.X_train + mean_image, task5.deskew(X_train), atol=1e-12)
     assert inputs.X_val[:, :784].mean() > 0.3  # shifted by the training mean, not its own
     for X in (inputs.X_train, inputs.X_val, inputs.X_test):
         np.testing.assert_array_equal(X[:, -1], 1.0)
+    plain, _ = task5.prepare_inputs(data, deskew_images=False)
+    np.testing.assert_allclose(plain.X_train[:, :784].mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(plain.X_val - plain.X_train[0], X_val - X_train[0], atol=1e-12)
+
+
+def test_shifts_of_centred_batches_fill_the_border_with_centred_background() -> None:
+    """Shifting centred images = shifting the images before centring, then centring again."""
+    rng = np.random.default_rng(2)
+    images = random_inputs(rng, 30)
+    images[:, :784].reshape(30, 28, 28)[:, :3] = -1.0  # background in the top rows
+    mean_image = np.append(rng.uniform(-1, 0, 784), 0.0)
+    augment = task5.shifts(mean_image, 2)
+    shifted = augment(images - mean_image, np.random.default_rng(9))
+    expected = task5.random_shift(images, 2, np.random.default_rng(9)) - mean_image
+    np.testing.assert_allclose(shifted, expected, atol=1e-12)
+    np.testing.assert_array_equal(shifted[:, -1], 1.0)
+    assert task5.shifts(mean_image, 0) is None
 
 
 def test_confusion_matrix_counts_true_rows_and_predicted_columns() -> None:
@@ -159,21 +179,39 @@ def test_search_never_reads_the_test_split_and_picks_the_best_validation_accurac
     X = random_inputs(rng, 300)
     X[np.arange(300), labels] = 3.0  # a learnable signal
     Y = np.eye(10)[labels]
-    data = Splits(X[:200], Y[:200], X[200:], Y[200:], None, None)
-    grid = {"hidden_units": (2, 16), "learning_rate": (0.05,), "l2_lambda": (0.0, 0.001)}
-    runs, settings, network = task5.search(
-        data, Settings(0.1, 20, 2, 0), task5.NetworkSettings(8, 0.5, 0.1), grid
-    )
+    data = Splits(X[:200], Y[:200], X[200:], Y[200:], None, None)  # reading test would fail
+
+    def inputs(deskewed: bool) -> tuple[Splits, np.ndarray]:
+        return data, np.zeros(785)
+
+    grid = {"learning_rate": (0.01, 0.05), "max_shift": (0, 1)}
+    recipe = task5.Recipe(8, 0.5, 0.001)
+    runs, settings, picked = task5.search(inputs, Settings(0.1, 20, 2, 0), recipe, grid)
     assert len(runs) == 4
     assert all(run.record["role"] == "search" for run in runs)
     assert all(run.record["test_accuracy"] is None for run in runs)
+    assert {(r.record["learning_rate"], r.record["max_shift"]) for r in runs} == {
+        (0.01, 0), (0.01, 1), (0.05, 0), (0.05, 1)
+    }  # fmt: skip
     best = max(runs, key=lambda run: (run.record["val_accuracy"], -run.record["val_loss"]))
-    assert settings == Settings(0.05, 20, 2, 0)
-    assert network.momentum == 0.5
-    assert (network.hidden_units, network.l2_lambda) == (
-        best.record["hidden_units"],
-        best.record["l2_lambda"],
-    )
+    assert settings == Settings(best.record["learning_rate"], 20, 2, 0)
+    assert picked == replace(recipe, max_shift=best.record["max_shift"])
+
+
+def test_runs_keep_the_final_weights_and_record_their_recipe() -> None:
+    rng = np.random.default_rng(6)
+    X, Y = random_inputs(rng, 100), random_one_hot(rng, 100)
+    data = Splits(X, Y, X[:20], Y[:20], X[:10], Y[:10])
+    recipe = task5.Recipe(8, 0.9, 0.001, max_shift=1, cosine_decay=False, model="softmax")
+    run = task5.train("r", lambda deskewed: (data, np.zeros(785)), Settings(0.05, 10, 3, 0),
+                      recipe, "comparison")  # fmt: skip
+    assert run.record["early_stopping_patience"] is None and run.record["steps"] == 30
+    assert {key: run.record[key] for key in asdict(recipe)} == {
+        **asdict(recipe),
+        "hidden_units": None,
+    }
+    assert run.record["parameters"] == 785 * 10 and run.record["test_accuracy"] is not None
+    assert len(run.record["history"]["step"]) == 3  # one validation per epoch
 
 
 # ---------------------------------------------------------------- the script
@@ -181,6 +219,7 @@ def test_search_never_reads_the_test_split_and_picks_the_best_validation_accurac
 FINAL_KEYS = {
     "name",
     "role",
+    "model",
     "learning_rate",
     "batch_size",
     "epochs",
@@ -188,6 +227,9 @@ FINAL_KEYS = {
     "hidden_units",
     "momentum",
     "l2_lambda",
+    "max_shift",
+    "deskew",
+    "cosine_decay",
     "parameters",
     "early_stopping_patience",
     "steps",
@@ -197,7 +239,7 @@ FINAL_KEYS = {
     "test_loss",
     "history",
 }
-FIGURES = ["task5_curves", "task5_confusion", "task5_misclassified"]
+FIGURES = ["task5_curves", "task5_confusion", "task5_misclassified", "task5_augmented"]
 
 
 def run_quick(mnist_dir: Path, *extra: str, results: str = "task5") -> list[dict]:
@@ -206,16 +248,36 @@ def run_quick(mnist_dir: Path, *extra: str, results: str = "task5") -> list[dict
     return json.loads(path.read_text())["runs"]
 
 
-def test_quick_run_writes_figures_and_one_final_run(mnist_dir: Path, output_dirs) -> None:
+def test_quick_run_writes_figures_and_three_seeds_of_each_model(
+    mnist_dir: Path, output_dirs
+) -> None:
     figures, _ = output_dirs
-    (final,) = run_quick(mnist_dir)
-    assert final.keys() >= FINAL_KEYS
-    assert (final["name"], final["role"]) == ("final", "final")
+    runs = run_quick(mnist_dir)
+    assert [run["name"] for run in runs] == [
+        "final", "final_seed1", "final_seed2", "softmax", "softmax_seed1", "softmax_seed2"
+    ]  # fmt: skip
+    assert [run["seed"] for run in runs] == [0, 1, 2] * 2
+    final, *_ = runs
+    for run in runs:
+        assert run.keys() >= FINAL_KEYS
+        assert run["epochs"] == utils.QUICK_EPOCHS and run["steps"] > 0
+        assert 0.5 < run["test_accuracy"] <= 1 and run["test_loss"] > 0
+        assert (run["early_stopping_patience"], run["stopped_at_step"]) == (None, None)
+        assert (run["max_shift"], run["deskew"], run["cosine_decay"]) == (
+            task5.MAX_SHIFT,
+            True,
+            True,
+        )
+        assert (run["momentum"], run["l2_lambda"]) == (task5.MOMENTUM, task5.L2_LAMBDA)
+    assert {run["model"] for run in runs[:3]} == {"network"}
+    assert {run["model"] for run in runs[3:]} == {"softmax"}
+    assert {run["role"] for run in runs} == {"final", "comparison"}
     assert final["hidden_units"] == task5.HIDDEN_UNITS
-    assert (final["momentum"], final["l2_lambda"]) == (task5.MOMENTUM, task5.L2_LAMBDA)
+    assert final["learning_rate"] == task5.LEARNING_RATE
+    assert runs[3]["learning_rate"] == task5.SOFTMAX_LEARNING_RATE
     assert final["parameters"] == 785 * task5.HIDDEN_UNITS + (task5.HIDDEN_UNITS + 1) * 10
-    assert final["epochs"] == utils.QUICK_EPOCHS and final["steps"] > 0
-    assert 0.5 < final["test_accuracy"] <= 1 and final["test_loss"] > 0
+    assert runs[3]["parameters"] == 785 * 10
+    assert len({run["val_accuracy"] for run in runs[:3]}) > 1  # the seeds differ
     confusion = np.array(final["test_confusion"])
     assert confusion.shape == (10, 10)
     assert np.trace(confusion) / confusion.sum() == pytest.approx(final["test_accuracy"])
@@ -223,24 +285,47 @@ def test_quick_run_writes_figures_and_one_final_run(mnist_dir: Path, output_dirs
         assert (figures / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_flags_for_the_levers(mnist_dir: Path, output_dirs) -> None:
+    runs = run_quick(
+        mnist_dir, "--max-shift", "0", "--no-deskew", "--constant-lr", "--seeds", "1", "--seed", "4"
+    )
+    assert [(run["name"], run["seed"]) for run in runs] == [("final", 4), ("softmax", 4)]
+    for run in runs:
+        assert (run["max_shift"], run["deskew"], run["cosine_decay"]) == (0, False, False)
+
+
 def test_quick_search_records_search_runs_without_test_numbers(
     mnist_dir: Path, output_dirs
 ) -> None:
-    (final,) = run_quick(mnist_dir, "--search", "--momentum", "0.8")
+    final, *_, softmax_final, _, _ = run_quick(mnist_dir, "--search", "--momentum", "0.8")
     search_path = Path(os.environ["RESULTS_DIR"]) / "quick" / "task5_search.json"
     runs = json.loads(search_path.read_text())["runs"]
-    *search, ablation = runs
-    assert [run["role"] for run in runs] == ["search"] * len(search) + ["ablation"]
-    assert len(search) == math.prod(map(len, task5.QUICK_SEARCH_GRID.values())) >= 2
+    network_grid = math.prod(map(len, task5.QUICK_SEARCH_GRID.values()))
+    softmax_grid = math.prod(map(len, task5.SOFTMAX_SEARCH_GRID.values()))
+    ablations = [*task5.ABLATIONS, *task5.SOFTMAX_ABLATIONS]
+    assert network_grid >= 2 and softmax_grid >= 2
+    assert [run["role"] for run in runs] == ["search"] * (network_grid + softmax_grid) + [
+        "ablation"
+    ] * len(ablations)
+    assert [run["name"] for run in runs[-len(ablations) :]] == ablations
     for run in runs:
         assert run["test_accuracy"] is None and run["test_loss"] is None
         assert run["val_accuracy"] is not None and run["momentum"] == 0.8
-    best = max(search, key=lambda run: (run["val_accuracy"], -run["val_loss"]))
-    assert final["hidden_units"] == ablation["hidden_units"] == best["hidden_units"]
-    assert final["learning_rate"] == ablation["learning_rate"] == best["learning_rate"]
-    assert final["val_accuracy"] == best["val_accuracy"]  # same setting and seed, same run
-    assert ablation["val_accuracy"] != best["val_accuracy"]  # other inputs, other run
-    assert 0 <= final["test_accuracy"] <= 1
+        assert run["seed"] == 0
+    network_search, softmax_search = runs[:network_grid], runs[network_grid : -len(ablations)]
+    assert {run["model"] for run in network_search} == {"network"}
+    assert {run["model"] for run in softmax_search} == {"softmax"}
+    for picked, search in ((final, network_search), (softmax_final, softmax_search)):
+        best = max(search, key=lambda run: (run["val_accuracy"], -run["val_loss"]))
+        assert picked["learning_rate"] == best["learning_rate"]
+        assert picked["max_shift"] == best["max_shift"] == final["max_shift"]
+        assert picked["val_accuracy"] == best["val_accuracy"]  # same setting and seed, same run
+        assert 0 <= picked["test_accuracy"] <= 1
+    by_name = {run["name"]: run for run in runs}
+    assert by_name["no_deskew"]["deskew"] is False
+    assert by_name["no_shift"]["max_shift"] == 0
+    assert by_name["constant_lr"]["cosine_decay"] is False
+    assert by_name["softmax_no_shift"]["learning_rate"] == softmax_final["learning_rate"]
 
 
 @pytest.mark.parametrize(
@@ -250,6 +335,8 @@ def test_quick_search_records_search_runs_without_test_numbers(
         (["--l2", "-0.1"], "argument --l2: must be a finite number >= 0"),
         (["--l2", "nan"], "argument --l2: must be a finite number >= 0"),
         (["--hidden-units", "0"], "argument --hidden-units: must be at least 1"),
+        (["--max-shift", "-1"], "argument --max-shift: must be a whole number >= 0"),
+        (["--seeds", "0"], "argument --seeds: must be at least 1"),
     ],
 )
 def test_invalid_values_are_refused(flags: list[str], message: str, capsys) -> None:

@@ -1,7 +1,9 @@
-"""The shared training loop: history format, early stopping, restoring weights, the NaN guard."""
+"""The shared training loop: history format, early stopping, restoring weights, the NaN guard,
+the cosine decay of the learning rate and the augmentation hook."""
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import numpy as np
@@ -140,11 +142,17 @@ def test_momentum_zero_is_plain_sgd_and_momentum_accumulates() -> None:
     assert np.linalg.norm(velocity) > np.linalg.norm(first)
 
 
-def test_shuffled_training_is_reproducible_by_seed() -> None:
+def add_noise(X_batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An augmentation that draws from its generator."""
+    return X_batch + rng.normal(0, 0.1, X_batch.shape)
+
+
+@pytest.mark.parametrize("augment", [None, add_noise])
+def test_shuffled_training_is_reproducible_by_seed(augment) -> None:
     X, Y = separable_data()
     weights = []
     for seed in (0, 0, 1):
-        trainer = BaseTrainer(BinaryModel(), 0.1, 8, True, X, Y, X, Y, seed=seed)
+        trainer = BaseTrainer(BinaryModel(), 0.1, 8, True, X, Y, X, Y, seed=seed, augment=augment)
         trainer.train(num_epochs=2)
         weights.append(trainer.model.w)
     np.testing.assert_array_equal(weights[0], weights[1])
@@ -155,3 +163,56 @@ def test_batch_larger_than_training_set_is_refused() -> None:
     X, Y = separable_data(10)
     with pytest.raises(ValueError, match="larger than the training set"):
         BaseTrainer(BinaryModel(), 0.1, 11, False, X, Y, X, Y)
+
+
+def test_the_learning_rate_is_constant_unless_it_decays_along_a_cosine() -> None:
+    constant, decaying = make_trainer(), make_trainer(cosine_decay=True)
+    rates: dict[str, list[float]] = {"constant": [], "decaying": []}
+    for name, trainer in (("constant", constant), ("decaying", decaying)):
+        original_step = trainer.train_step
+
+        def step(X, Y, trainer=trainer, name=name, original_step=original_step):
+            rates[name].append(trainer.current_learning_rate())
+            return original_step(X, Y)
+
+        trainer.train_step = step
+        trainer.train(num_epochs=3)
+    assert rates["constant"] == [0.1] * 24
+    assert decaying.total_steps == 24
+    expected = [0.05 * (1 + math.cos(math.pi * t / 24)) for t in range(24)]
+    np.testing.assert_allclose(rates["decaying"], expected, rtol=1e-12)
+    assert rates["decaying"][0] == 0.1 and 0 < rates["decaying"][-1] < 0.001
+
+
+def test_augment_changes_each_training_batch_and_nothing_else() -> None:
+    """The hook sees every batch before its step; targets and the batch order stay the same."""
+    seen: dict[str, list] = {"plain": [], "augmented": []}
+
+    def shift_by_one(X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return X + rng.integers(1, 2)  # + 1, drawn from the hook's generator
+
+    for name, augment in (("plain", None), ("augmented", shift_by_one)):
+        X, Y = separable_data()
+        trainer = BaseTrainer(BinaryModel(), 0.1, 8, True, X, Y, X[:8], Y[:8], augment=augment)
+        original_step = trainer.train_step
+
+        def step(X_batch, Y_batch, name=name, original_step=original_step):
+            seen[name].append((X_batch.copy(), Y_batch.copy()))
+            return original_step(X_batch, Y_batch)
+
+        trainer.train_step = step
+        trainer.train(num_epochs=2)
+        np.testing.assert_array_equal(trainer.X_train, separable_data()[0])  # not changed
+    assert len(seen["plain"]) == len(seen["augmented"]) == 16
+    for (X_plain, Y_plain), (X_augmented, Y_augmented) in zip(*seen.values(), strict=True):
+        np.testing.assert_array_equal(Y_augmented, Y_plain)
+        np.testing.assert_array_equal(X_augmented, X_plain + 1)
+
+
+def test_one_validation_per_epoch() -> None:
+    X, Y = separable_data(200)
+    trainer = BaseTrainer(
+        BinaryModel(), 0.1, 4, True, X, Y, X[:10], Y[:10], validations_per_epoch=1
+    )
+    _, val_history = trainer.train(num_epochs=3)
+    assert list(val_history["loss"]) == [0, 50, 100]
