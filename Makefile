@@ -73,10 +73,10 @@ $(RESULTS_DIR)/task3.json: task3.py $(CORE)
 	$(TASK) task3.py
 $(RESULTS_DIR)/task4.json: task4.py task3.py $(CORE)
 	$(TASK) task4.py
-$(RESULTS_DIR)/task5.json: task5.py two_layer_network.py $(CORE)
+$(RESULTS_DIR)/task5.json: task5.py task5_figures.py two_layer_network.py $(CORE)
 	$(TASK) task5.py
 # The hyperparameter search of task 5 (about a minute): run once, then only when the code changes.
-$(RESULTS_DIR)/task5_search.json: task5.py two_layer_network.py $(CORE)
+$(RESULTS_DIR)/task5_search.json: task5.py task5_figures.py two_layer_network.py $(CORE)
 	$(TASK) task5.py --search
 
 # xelatex and pandoc for the PDF: installed with apt-get when missing and run as root.
