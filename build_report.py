@@ -39,6 +39,10 @@ TITLE_BLOCK = ROOT / "report_metadata.toml"
 LATEX_TOOLS = ("pandoc", "xelatex")
 TEX_PACKAGES = "texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc"
 CELL_TIMEOUT_SECONDS = 300
+# The title block as committed: a student replaces these with their own.
+PLACEHOLDERS = {"course": "Course name", "authors": ["First Author", "Second Author"]}
+# Cells for readers of the notebook only (a note for other viewers), left out of the report.
+NOTEBOOK_ONLY_TAG = "viewer-note"
 ANSI_CODES = re.compile(r"\x1b\[[0-9;]*m")  # the terminal colours of IPython's tracebacks
 # What the reader sees: outputs only, no code and no In/Out prompts.
 EXPORT_OPTIONS = {
@@ -89,6 +93,13 @@ def read_title_block(path: Path = TITLE_BLOCK) -> dict[str, Any]:
         )
         if not valid:
             raise ReportError(f"{path}: set `{key}`, e.g. {key} = {example}")
+    placeholders = [key for key, value in PLACEHOLDERS.items() if values[key] == value]
+    if placeholders:
+        print(
+            f"build_report.py: {path.name} still holds the placeholder "
+            f"{' and '.join(placeholders)}; put yours there before handing the report in.",
+            file=sys.stderr,
+        )
     return {
         "title": values["title"],
         "authors": [{"name": author} for author in values["authors"]],
@@ -196,6 +207,9 @@ def build(
         )
     output = output or ROOT / ("report.pdf" if pdf else "report.html")
     notebook = nbformat.read(source, as_version=4)
+    notebook.cells = [
+        cell for cell in notebook.cells if NOTEBOOK_ONLY_TAG not in cell.metadata.get("tags", [])
+    ]
     notebook.metadata.update(read_title_block(title_block))
     execute(notebook, source.parent)
     drop_stderr(notebook)

@@ -25,8 +25,14 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from IPython.display import Latex
 
+import dataloaders
+from gradient_check import gradient_check
+from logistic_regression import BinaryModel
+from softmax_regression import NUM_CLASSES, SoftmaxModel
+from two_layer_network import TwoLayerModel
 from utils import figures_dir, rerun_command, results_dir
 
 REPORT_TASKS: tuple[str, ...] = ("task2", "task3", "task4", "task5", "task5_search")
@@ -110,8 +116,15 @@ class Text(str):
 
 
 def percent(fraction: float, decimals: int = 2) -> str:
-    """A fraction as a percentage: ``0.97531`` -> ``97.53%``."""
-    return f"{100 * fraction:.{decimals}f}%"
+    """A fraction as a percentage: ``0.97531`` -> ``97.53%``.
+
+    Rounded down near 100 %, so that a score short of perfect never reads as perfect:
+    ``0.99995`` -> ``99.99%``.
+    """
+    text = f"{100 * fraction:.{decimals}f}%"
+    if fraction < 1 and float(text[:-1]) >= 100:
+        text = f"{math.floor(100 * fraction * 10**decimals) / 10**decimals:.{decimals}f}%"
+    return text
 
 
 def points(fraction: float) -> str:
@@ -129,11 +142,6 @@ def spread(fractions: Sequence[float]) -> str:
     ``[0.9865, 0.9869, 0.9869]`` -> ``98.68 ± 0.02%``."""
     mean, sd = statistics.fmean(fractions), statistics.stdev(fractions)
     return f"{100 * mean:.2f} ± {100 * sd:.2f}%"
-
-
-def spread_value(values: Sequence[float]) -> str:
-    """Mean ± standard deviation of cross-entropy values, to four decimals."""
-    return f"{statistics.fmean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
 def loss_value(value: float) -> str:
@@ -235,63 +243,6 @@ def best_epochs(run: Run) -> float:
     return run["best_step"] / steps_per_epoch(run)
 
 
-def stop_description(run: Run) -> str:
-    """How training of ``run`` ended: ``"stopped at step 372, after 12 epochs"``.
-
-    Steps are numbered from 0, as on the figures' axes; epochs of training are the step
-    divided by the steps per epoch.
-    """
-    if run.get("stopped_at_step") is None:
-        return f"ran all {run['epochs']} epochs, to step {integer(last_step(run))}"
-    return (
-        f"stopped at step {integer(run['stopped_at_step'])}, "
-        f"after {epochs(round(end_epochs(run), 1))} epochs"
-    )
-
-
-def setup_description(run: Run) -> str:
-    """Shuffling, Task 5's shifts and cosine decay, early stopping and L2 strength of ``run``,
-    as a short phrase."""
-    parts = ["shuffled" if run.get("shuffle") else "not shuffled"]
-    if run.get("max_shift"):  # Task 5's options
-        parts.append(f"shifts up to {run['max_shift']} px")
-    if run.get("cosine_decay"):
-        parts.append("cosine decay")
-    if run.get("early_stopping_patience") is None:
-        parts.append("no early stopping")
-    elif run.get("stopped_at_step") is None:
-        parts.append("early stopping never triggered")
-    else:
-        parts.append(f"stopped after {epochs(round(end_epochs(run), 1))} epochs")
-    if "l2_lambda" in run:
-        parts.append(f"$\\lambda = {l2_lambda(run)}$")
-    return ", ".join(parts)
-
-
-def results_table(tasks: Sequence[TaskResults], caption: str = "") -> str:
-    """One row per run of every task: its set-up and final numbers.
-
-    *Last step* is the number of the run's last training step, counted from 0.
-    """
-    header = ["Task", "Run", "Set-up", "Last step", "Train acc.", "Val. acc.", "Test acc.",
-              "Test loss"]  # fmt: skip
-    rows = [
-        [
-            task.task.removeprefix("task"),
-            run["name"].replace("_", " "),
-            setup_description(run),
-            integer(last_step(run)),
-            percent(run["train_accuracy"]),
-            percent(run["val_accuracy"]),
-            percent(run["test_accuracy"]),
-            loss_value(run["test_loss"]),
-        ]
-        for task in tasks
-        for run in task.runs.values()
-    ]
-    return table(header, rows, align="lllrrrrr", caption=caption)
-
-
 # ---------------------------------------------------------------- curve analysis
 
 
@@ -312,70 +263,10 @@ def validations_per_epoch(run: Run) -> int:
     return round(steps_per_epoch(run) / validation_interval(run))
 
 
-def patience_epochs(run: Run) -> float:
-    """The early-stopping patience of ``run`` in epochs of training."""
-    return run["early_stopping_patience"] * validation_interval(run) / steps_per_epoch(run)
-
-
 def best_point(run: Run) -> int:
     """Index in the history of ``run`` of its lowest validation loss."""
     losses = run["history"]["val_loss"]
     return min(range(len(losses)), key=losses.__getitem__)
-
-
-SPIKE_WINDOW = 7
-"""Validation points in the running median that is the trend of a loss curve."""
-SPIKE_SPREAD = 5.0
-"""Median absolute deviations above the trend at which a point counts as a spike."""
-
-
-@dataclass(frozen=True)
-class Spikes:
-    """Upward jumps of a validation-loss curve above its local trend, after the first epoch.
-
-    ``steps`` are the validation points more than ``threshold`` above the
-    running median; ``jaggedness`` is the mean absolute change of the loss
-    between successive validation points.
-    """
-
-    steps: list[int]
-    largest: float
-    threshold: float
-    jaggedness: float
-
-
-def validation_spikes(run: Run, window: int = SPIKE_WINDOW, spread: float = SPIKE_SPREAD) -> Spikes:
-    """Find the spikes of the validation loss of ``run`` after its first epoch.
-
-    The trend is the running median over ``window`` validation points; a point
-    is a spike if it lies more than ``spread`` median absolute deviations above
-    the trend.
-    """
-    history = run["history"]
-    losses, half = history["val_loss"], window // 2
-    settled = [i for i, e in enumerate(history["epoch"]) if e >= 1]
-    if len(settled) < 2:
-        return Spikes([], 0.0, 0.0, 0.0)
-    excess = {
-        i: losses[i] - statistics.median(losses[max(0, i - half) : i + half + 1]) for i in settled
-    }
-    threshold = spread * statistics.median(abs(x) for x in excess.values())
-    steps = [history["step"][i] for i, x in excess.items() if x > threshold]
-    jaggedness = statistics.fmean(abs(losses[b] - losses[a]) for a, b in pairwise(settled))
-    return Spikes(steps, max(excess.values()), threshold, jaggedness)
-
-
-def loss_by_position(run: Run) -> dict[int, float]:
-    """Median validation loss of ``run`` after its first epoch, by the position in the epoch
-    (step modulo steps per epoch, from 0) of the step after which it was measured."""
-    history = run["history"]
-    per_epoch = round(steps_per_epoch(run))
-    by_position: dict[int, list[float]] = {}
-    for step, epoch, value in zip(history["step"], history["epoch"], history["val_loss"],
-                                  strict=True):  # fmt: skip
-        if epoch >= 1:
-            by_position.setdefault(step % per_epoch, []).append(value)
-    return {position: statistics.median(values) for position, values in sorted(by_position.items())}
 
 
 @dataclass(frozen=True)
@@ -419,17 +310,231 @@ def epoch_blocks(run: Run, width: float) -> list[Block]:
     return blocks
 
 
-def blocks_table(blocks: Sequence[Block], caption: str = "") -> str:
-    """A table of ``epoch_blocks``: mean losses, accuracies and the gaps between them."""
-    header = ["Epochs", "Train loss", "Val. loss", "Loss gap", "Train acc.", "Val. acc.",
-              "Gap (points)"]  # fmt: skip
-    rows = [[
-        f"{epochs(b.start)}\u2013{epochs(b.end)}",  # an en dash
-        loss_value(b.train_loss),
-        loss_value(b.val_loss),
-        loss_value(b.loss_gap),
-        percent(b.train_accuracy),
-        percent(b.val_accuracy),
-        points(b.accuracy_gap),
-    ] for b in blocks]  # fmt: skip
-    return table(header, rows, align="rrrrrrr", caption=caption)
+def highest_validation_losses(run: Run, count: int) -> list[tuple[int, float]]:
+    """The ``count`` highest validation losses of ``run`` after its first epoch, highest first,
+    as (step, loss) pairs."""
+    history = run["history"]
+    points_ = [
+        (step, loss)
+        for step, epoch, loss in zip(history["step"], history["epoch"], history["val_loss"],
+                                     strict=True)  # fmt: skip
+        if epoch >= 1
+    ]
+    return sorted(points_, key=lambda point: point[1], reverse=True)[:count]
+
+
+def higher_at_every_shared_point(run: Run, reference: Run, key: str) -> bool:
+    """Whether ``run``'s history entry ``key`` exceeds ``reference``'s at every validation
+    point both runs reached after the first (at step 0 a penalty has hardly acted yet)."""
+    shared = min(len(run["history"]["step"]), len(reference["history"]["step"]))
+    assert run["history"]["step"][:shared] == reference["history"]["step"][:shared]
+    return all(run["history"][key][i] > reference["history"][key][i] for i in range(1, shared))
+
+
+def most_common_confusion(confusion: np.ndarray) -> tuple[int, int, int]:
+    """(true digit, predicted digit, count) of the most frequent error of a confusion matrix
+    whose rows are true digits and columns predicted digits."""
+    errors = confusion - np.diag(np.diag(confusion))
+    true_digit, predicted_digit = np.unravel_index(errors.argmax(), errors.shape)
+    return int(true_digit), int(predicted_digit), int(errors[true_digit, predicted_digit])
+
+
+# ---------------------------------------------------------------- the noise rule
+
+
+def standard_error(accuracy: float, images: int) -> float:
+    """Standard error of an accuracy measured on ``images`` independent images."""
+    return math.sqrt(accuracy * (1 - accuracy) / images)
+
+
+def difference_se(accuracy: float, images: int) -> float:
+    """Standard error of the difference of two accuracies near ``accuracy``, each measured on
+    ``images`` images: sqrt(2) standard errors. For two models scored on the same images it
+    overstates the noise (their errors are correlated), which keeps the rule on the safe side."""
+    return math.sqrt(2) * standard_error(accuracy, images)
+
+
+def beyond_noise(accuracy: float, other: float, images: int) -> bool:
+    """The report's noise rule: two accuracies on ``images`` images differ by a finding only if
+    they differ by more than twice the standard error of the difference."""
+    return abs(accuracy - other) > 2 * difference_se(max(accuracy, other), images)
+
+
+def is_full_run(run: Run) -> bool:
+    """Whether ``run`` trained on the full training split (not a --quick trial run)."""
+    return run["split_sizes"]["train"] == dataloaders.TRAIN_SIZE
+
+
+# ---------------------------------------------------------------- Task 2a: gradient checks
+
+CHECK_EXAMPLES = 20
+"""Random examples on which the report checks each model's gradient."""
+CHECK_HIDDEN = 8
+"""Hidden units of the network whose gradient the report checks."""
+CHECK_LAMBDA = 0.5
+"""L2 strength of the checked softmax model and network, so that the penalty is checked too."""
+
+
+def run_gradient_checks(seed: int = 0) -> dict[str, float]:
+    """Largest relative error of ``gradient_check`` for each model, in float64, on random
+    inputs in [-1, 1] (with the bias input 1), random targets and random weights."""
+    rng = np.random.default_rng(seed)
+
+    def inputs() -> np.ndarray:
+        pixels = rng.uniform(-1, 1, (CHECK_EXAMPLES, dataloaders.IMAGE_PIXELS))
+        return np.hstack([pixels, np.ones((CHECK_EXAMPLES, 1))])
+
+    def one_hot() -> np.ndarray:
+        return np.eye(NUM_CLASSES)[rng.integers(0, NUM_CLASSES, CHECK_EXAMPLES)]
+
+    binary = BinaryModel()
+    binary.w = rng.normal(0, 0.05, binary.w.shape)
+    binary_targets = rng.integers(0, 2, (CHECK_EXAMPLES, 1)).astype(float)
+    softmax = SoftmaxModel(l2_reg_lambda=CHECK_LAMBDA)
+    softmax.w = rng.normal(0, 0.05, softmax.w.shape)
+    network = TwoLayerModel(CHECK_HIDDEN, l2_reg_lambda=CHECK_LAMBDA, seed=seed)
+    return {
+        "logistic": max(gradient_check(binary, inputs(), binary_targets)),
+        "softmax": max(gradient_check(softmax, inputs(), one_hot())),
+        "network": max(gradient_check(network, inputs(), one_hot())),
+    }
+
+
+# ---------------------------------------------------------------- Task 5
+
+
+def picked_setting(runs: Sequence[Run]) -> Run:
+    """The search's rule: the highest validation accuracy, ties broken by the lower loss."""
+    return max(runs, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
+
+
+@dataclass(frozen=True)
+class Task5Facts:
+    """Task 5's search and ablations, read from task5_search.json, with their tables."""
+
+    search: list[Run]
+    picked: Run
+    softmax_picked: Run
+    ablation: dict[str, Run]
+    grid_within_noise: bool
+    ablation_changes: dict[str, float]
+    ablation_beyond_noise: dict[str, bool]
+    search_table: str
+    ablation_table: str
+
+
+def seed_noise(runs: Sequence[Run]) -> float:
+    """How far two single runs of one setting lie apart by the seed alone: sqrt(2) times the
+    standard deviation of the validation accuracy over ``runs`` (three seeds: a rough figure)."""
+    return math.sqrt(2) * statistics.stdev(r["val_accuracy"] for r in runs)
+
+
+def task5_facts(search_results: TaskResults, finals: list[Run], comparisons: list[Run]) -> Task5Facts:
+    """The picks of Task 5's search, what leaving out each ingredient changes, and the tables.
+
+    ``finals`` and ``comparisons`` are the final runs of the network and of softmax regression
+    (several seeds); their spread is the seed noise of an ablation's change.
+    """
+    runs = list(search_results.runs.values())
+    search = [r for r in runs if r["role"] == "search"]
+    network_search = [r for r in search if r["model"] == "network"]
+    softmax_search = [r for r in search if r["model"] == "softmax"]
+    picked, softmax_picked = picked_setting(network_search), picked_setting(softmax_search)
+    assert finals[0]["val_accuracy"] == picked["val_accuracy"], "the first final run is the pick"
+    ablation = {r["name"]: r for r in runs if r["role"] == "ablation"}
+    images = picked["split_sizes"]["val"]
+
+    def reference(name: str) -> tuple[Run, list[Run]]:
+        return (softmax_picked, comparisons) if name.startswith("softmax") else (picked, finals)
+
+    changes, noise, beyond = {}, {}, {}
+    for name, run in ablation.items():
+        pick, seeds = reference(name)
+        changes[name] = run["val_accuracy"] - pick["val_accuracy"]
+        noise[name] = 2 * max(difference_se(pick["val_accuracy"], images), seed_noise(seeds))
+        beyond[name] = abs(changes[name]) > noise[name]
+    search_rows = [
+        [
+            "network" if r["model"] == "network" else "softmax regression",
+            f"{r['max_shift']} px",
+            setting(r["learning_rate"]),
+            percent(r["train_accuracy"]),
+            percent(r["val_accuracy"]),
+        ]
+        for r in search
+    ]
+    ablation_rows = [
+        [
+            label,
+            percent(run["train_accuracy"]),
+            percent(run["val_accuracy"]),
+            signed_points(changes[name]) if name else "",
+            points(noise[name]) if name else "",
+        ]
+        for label, name, run in [
+            ("network, as picked", "", picked),
+            *[(f"network, {ABLATION_LABELS[n]}", n, ablation[n]) for n in ablation if not n.startswith("softmax")],
+            ("softmax regression, as picked", "", softmax_picked),
+            *[(f"softmax, {ABLATION_LABELS[n]}", n, ablation[n]) for n in ablation if n.startswith("softmax")],
+        ]
+    ]
+    return Task5Facts(
+        search=search,
+        picked=picked,
+        softmax_picked=softmax_picked,
+        ablation=ablation,
+        grid_within_noise=all(
+            not beyond_noise(picked["val_accuracy"], r["val_accuracy"], images)
+            for r in network_search
+        ),
+        ablation_changes=changes,
+        ablation_beyond_noise=beyond,
+        search_table=table(
+            ["Model", "Shifts up to", r"$\alpha$", "Train acc.", "Val. acc."],
+            search_rows,
+            align="lrrrr",
+        ),
+        ablation_table=table(
+            ["Run", "Train acc.", "Val. acc.", "Change", "Noise"], ablation_rows, align="lrrrr"
+        ),
+    )
+
+
+ABLATION_LABELS = {
+    "no_deskew": "without deskewing",
+    "no_shift": "without shifts",
+    "constant_lr": "constant learning rate",
+    "softmax_no_deskew": "without deskewing",
+    "softmax_no_shift": "without shifts",
+}
+"""How the report names each ablation of task5.py."""
+
+
+def comparison_table(task3_run: Run, softmax_runs: list[Run], network_runs: list[Run]) -> str:
+    """Task 5d's table: softmax regression of Task 3, softmax regression on the network's inputs
+    and training, and the network; accuracies as mean ± sd over the seeds where several."""
+
+    def accuracy(runs: list[Run], key: str) -> str:
+        return spread([r[key] for r in runs]) if len(runs) > 1 else percent(runs[0][key])
+
+    rows = [
+        ("Softmax regression (Task 3a)", "raw pixels; plain SGD", [task3_run]),
+        ("Softmax regression", "as the network", softmax_runs),
+        (f"Network, {network_runs[0]['hidden_units']} hidden units",
+         "deskewed, centred, shifted; momentum, decay", network_runs),
+    ]  # fmt: skip
+    return table(
+        ["Model", "Inputs and training", "Seeds", "Parameters", "Val. acc.", "Test acc."],
+        [
+            [
+                name,
+                how,
+                integer(len(runs)),
+                integer(runs[0].get("parameters", NUM_CLASSES * (dataloaders.IMAGE_PIXELS + 1))),
+                accuracy(runs, "val_accuracy"),
+                accuracy(runs, "test_accuracy"),
+            ]
+            for name, how, runs in rows
+        ],
+        align="llrrrr",
+    )

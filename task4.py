@@ -20,8 +20,8 @@ LAMBDAS = (0.0, 0.002, 0.02, 0.2, 2.0)
 
 
 def weight_norm(w: np.ndarray) -> float:
-    """sum(w^2) over the pixel weights, the bias row left out."""
-    return float(np.sum(w[:IMAGE_PIXELS].astype(np.float64) ** 2))
+    """sum(w^2) over all weights, the bias row included, as the L2 penalty counts them."""
+    return float(np.sum(w.astype(np.float64) ** 2))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -108,7 +108,7 @@ def _accuracies_from(run: Run, epochs: float) -> list[float]:
 def plot_weight_norms(runs: dict[float, Run]) -> plt.Figure:
     """sum(w^2) against lambda on a log axis, with lambda = 0 as a horizontal line."""
     fig, (ax,) = plots.titled_figure(
-        "Task 4e: squared L2 norm of the weights (bias excluded) per λ"
+        "Task 4e: squared L2 norm of the weights per λ"
     )
     positive = sorted(l2_lambda for l2_lambda in runs if l2_lambda > 0)
     norms = [runs[l2_lambda].record["weight_norm"] for l2_lambda in positive]
