@@ -107,6 +107,17 @@ def read_title_block(path: Path = TITLE_BLOCK) -> dict[str, Any]:
     }
 
 
+def read_report(source: Path = NOTEBOOK, title_block: Path = TITLE_BLOCK) -> nbformat.NotebookNode:
+    """The notebook `source` as the report shows it: without its notebook-only cells, and
+    with the title block of `title_block` in its metadata."""
+    notebook = nbformat.read(source, as_version=4)
+    notebook.cells = [
+        cell for cell in notebook.cells if NOTEBOOK_ONLY_TAG not in cell.metadata.get("tags", [])
+    ]
+    notebook.metadata.update(read_title_block(title_block))
+    return notebook
+
+
 def execute(notebook: nbformat.NotebookNode, folder: Path = ROOT) -> None:
     """Run every cell of `notebook` in place, in `folder`, filling in its {eval} roles."""
     preprocessor = MystExecutePreprocessor(
@@ -206,11 +217,7 @@ def build(
             file=sys.stderr,
         )
     output = output or ROOT / ("report.pdf" if pdf else "report.html")
-    notebook = nbformat.read(source, as_version=4)
-    notebook.cells = [
-        cell for cell in notebook.cells if NOTEBOOK_ONLY_TAG not in cell.metadata.get("tags", [])
-    ]
-    notebook.metadata.update(read_title_block(title_block))
+    notebook = read_report(source, title_block)
     execute(notebook, source.parent)
     drop_stderr(notebook)
     document = export(notebook, pdf, source.parent)

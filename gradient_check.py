@@ -1,7 +1,7 @@
 """Gradient checking: `backward`'s analytic gradients against central differences.
 
-The maths is in report.ipynb, Task 2a: central differences, equation (eq-central-difference), and
-the relative error, equation (eq-gradient-check).
+The maths is in report.ipynb, Task 2a: central differences and the relative error that the check
+compares with its tolerance, equation (eq-central-difference).
 """
 
 from __future__ import annotations

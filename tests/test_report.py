@@ -30,8 +30,7 @@ def quick_outputs(quick_results: tuple[Path, Path]) -> Iterator[tuple[Path, Path
 @pytest.fixture(scope="module")
 def executed(quick_outputs: tuple[Path, Path]) -> nbformat.NotebookNode:
     """The report notebook, executed against the quick results, as build_report prepares it."""
-    notebook = nbformat.read(build_report.NOTEBOOK, as_version=4)
-    notebook.metadata.update(build_report.read_title_block())
+    notebook = build_report.read_report()
     build_report.execute(notebook)
     build_report.drop_stderr(notebook)
     return notebook
@@ -101,25 +100,65 @@ def test_executed_notebook_has_no_errors_or_stderr(executed: nbformat.NotebookNo
 def test_text_carries_the_numbers_of_the_results(
     executed: nbformat.NotebookNode, quick_outputs: tuple[Path, Path]
 ) -> None:
-    text = rendered_text(executed)
+    text = " ".join(rendered_text(executed).split())  # lines joined, as a reader reads them
     assert rh.percent(PLANTED_TEST_ACCURACY) in text
-    for task in rh.REPORT_TASKS:
-        for run in rh.load_task(task).runs.values():
-            if run["test_accuracy"] is None:  # a search run: validation numbers only
-                assert rh.percent(run["val_accuracy"]) in text, (task, run["name"])
-                continue
-            for key in ("train_accuracy", "val_accuracy", "test_accuracy"):
-                assert rh.percent(run[key]) in text, (task, run["name"], key)
-            assert rh.loss_value(run["test_loss"]) in text, (task, run["name"])
-            if "weight_norm" in run:
-                assert rh.number(run["weight_norm"]) in text, run["name"]
-    test_images = sum(map(sum, rh.load_task("task5").run("final")["test_confusion"]))
-    assert f"the {rh.integer(test_images)} images of the official test set" in text
+    shown = {
+        "task2": {"no_shuffle": ("train_accuracy", "val_accuracy", "test_accuracy", "test_loss")},
+        "task3": {
+            "early_stopping": ("train_accuracy", "val_accuracy", "test_accuracy", "test_loss")
+        },
+        "task4": {
+            name: ("train_accuracy", "val_accuracy", "test_accuracy", "weight_norm")
+            for name in rh.load_task("task4").runs
+        },
+        "task5_search": {
+            name: ("train_accuracy", "val_accuracy") for name in rh.load_task("task5_search").runs
+        },
+    }
+    formats = {"test_loss": rh.loss_value, "weight_norm": rh.number}
+    for task, runs in shown.items():
+        for name, keys in runs.items():
+            run = rh.load_task(task).run(name)
+            for key in keys:
+                assert formats.get(key, rh.percent)(run[key]) in text, (task, name, key)
+    finals = [r for r in rh.load_task("task5").runs.values() if r["role"] == "final"]
+    assert rh.spread([r["test_accuracy"] for r in finals]) in text
+    test_images = sum(map(sum, finals[0]["test_confusion"]))
+    assert f"the {rh.integer(test_images)} official test images" in text
     stopped = rh.load_task("task2").run("early_stopping")
-    assert rh.stop_description(stopped) in text or rh.integer(stopped["best_step"]) in text
+    assert f"kicks in at step {rh.integer(rh.last_step(stopped))}" in text
     figures = {path.name for path in quick_outputs[0].iterdir()}
-    shown = set(re.findall(r"(task\w+\.png)", text))
-    assert shown and shown <= figures
+    shown_figures = set(re.findall(r"(task\w+\.png)", text))
+    assert shown_figures and shown_figures <= figures
+
+
+def test_every_question_opens_with_its_answer() -> None:
+    """The first paragraph of prose under each sub-task heading (after its figure) is the
+    answer to the question, marked **Answer.**"""
+    notebook = build_report.read_report()
+    markdown = "\n\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    sections = re.split(r"^## (Task \d[a-e])\b.*$", markdown, flags=re.MULTILINE)[1:]
+    assert len(sections) == 2 * 20
+    for heading, body in zip(sections[::2], sections[1::2], strict=True):
+        body = re.sub(r"```\{figure\}.*?```", "", body, flags=re.DOTALL).strip()
+        assert body.startswith("**Answer.**"), heading
+
+
+def test_code_cells_are_short_and_folded_away() -> None:
+    """A reader of the notebook scrolls through prose: each code cell is short, and its input
+    folded (JupyterLab's hidden input, one click to open), also as committed."""
+    cells = [c for c in committed_notebook().cells if c.cell_type == "code"]
+    assert cells and all(c.metadata.get("jupyter", {}).get("source_hidden") for c in cells)
+    lengths = [len(c.source.splitlines()) for c in cells]
+    assert max(lengths) <= 40 and sum(lengths) <= 400, lengths
+
+
+def test_a_note_for_other_viewers_opens_the_notebook_but_not_the_report() -> None:
+    first = nbformat.read(build_report.NOTEBOOK, as_version=4).cells[0]
+    assert first.cell_type == "markdown" and "make notebook" in first.source
+    assert "report.pdf" in first.source
+    assert build_report.NOTEBOOK_ONLY_TAG in first.metadata["tags"]
+    assert all("make notebook" not in c.source for c in build_report.read_report().cells)
 
 
 def test_pdf_export(executed: nbformat.NotebookNode, tmp_path: Path) -> None:
@@ -136,6 +175,9 @@ def test_pdf_export(executed: nbformat.NotebookNode, tmp_path: Path) -> None:
         assert heading in text, heading
     assert "??" not in text and "{eval}" not in text and "{width" not in text
     assert re.search(r"Figure \d+:", text) and re.search(r"Table \d+:", text)
+    info = subprocess.run(["pdfinfo", "report.pdf"], cwd=tmp_path, capture_output=True, text=True)
+    pages = int(re.search(r"^Pages:\s+(\d+)", info.stdout, re.MULTILINE).group(1))
+    assert pages <= 12, f"the report has {pages} pages; a model answer fits in about 10"
 
 
 def test_latex_stays_within_the_margins(executed: nbformat.NotebookNode, tmp_path: Path) -> None:
@@ -239,6 +281,20 @@ def test_bad_title_block_is_named(tmp_path: Path, toml: str, problem: str) -> No
     path.write_text(toml)
     with pytest.raises(build_report.ReportError, match=problem):
         build_report.read_title_block(path)
+
+
+def test_placeholders_in_the_title_block_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "report_metadata.toml"
+    path.write_text(
+        'course = "Course name"\ntitle = "T"\nauthors = ["Ada"]\ndate = ""\n', encoding="utf-8"
+    )
+    build_report.read_title_block(path)
+    assert "still holds the placeholder course;" in capsys.readouterr().err
+    path.write_text('course = "C"\ntitle = "T"\nauthors = ["Ada"]\ndate = ""\n', encoding="utf-8")
+    build_report.read_title_block(path)
+    assert capsys.readouterr().err == ""
 
 
 def test_title_block_is_read() -> None:
