@@ -109,20 +109,25 @@ def logit_axis(ax: plt.Axes) -> None:
 
 class AccuracyTicks(Locator):
     """Ticks at round accuracies on a logit axis, from the top down, each at least a sixth of
-    the axis from the one above it, so that their labels never overlap."""
+    the axis below the one above it, so that their labels never overlap; on a short axis,
+    where the round ones give fewer than three ticks, at less round ones too."""
 
-    CANDIDATES = (0.999, 0.995, 0.99, 0.98, 0.97, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
+    ROUND = (0.999, 0.995, 0.99, 0.98, 0.97, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
+    FINER = tuple(sorted({*ROUND, 0.96, 0.94, 0.93, 0.92, 0.85, 0.75, 0.65}, reverse=True))
 
     def __call__(self) -> list[float]:
         return self.tick_values(*self.axis.get_view_interval())
 
     def tick_values(self, vmin: float, vmax: float) -> list[float]:
         low, high = _logit(vmin), _logit(vmax)
-        ticks: list[float] = []
-        for tick in self.CANDIDATES:
-            inside = low <= _logit(tick) <= high
-            if inside and (not ticks or _logit(ticks[-1]) - _logit(tick) >= (high - low) / 6):
-                ticks.append(tick)
+        for candidates in (self.ROUND, self.FINER):
+            ticks: list[float] = []
+            for tick in candidates:
+                inside = low <= _logit(tick) <= high
+                if inside and (not ticks or _logit(ticks[-1]) - _logit(tick) >= (high - low) / 6):
+                    ticks.append(tick)
+            if len(ticks) >= 3:
+                break
         return ticks
 
 
