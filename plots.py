@@ -10,7 +10,7 @@ log scale and accuracies on a logit scale, so that the first steps and the plate
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -89,6 +89,7 @@ def log_axis(ax: plt.Axes) -> None:
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: _minor_label(ax, value)))
+    _name_hidden_points(ax, lambda y: y <= 0, "at 0")
 
 
 def _minor_label(ax: plt.Axes, value: float) -> str:
@@ -105,6 +106,21 @@ def logit_axis(ax: plt.Axes) -> None:
     ax.yaxis.set_major_locator(AccuracyTicks())
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
+    _name_hidden_points(ax, lambda y: (y <= 0) | (y >= 1), "at 0 or 1")
+
+
+def _name_hidden_points(
+    ax: plt.Axes, hidden: Callable[[np.ndarray], np.ndarray], what: str
+) -> None:
+    """Say in the y-axis label how many points of the curves drawn so far the scale cannot show
+    (a loss of 0 on a log axis, an accuracy of 1 on a logit axis): none goes missing unsaid."""
+    count = sum(
+        int(np.count_nonzero(hidden(np.asarray(line.get_ydata(), dtype=float))))
+        for line in ax.get_lines()
+        if line.get_transform() is ax.transData  # not the vertical markers, drawn across the axis
+    )
+    if count:
+        ax.set_ylabel(f"{ax.get_ylabel()}\n{count} points {what} not drawn")
 
 
 class AccuracyTicks(Locator):

@@ -95,6 +95,7 @@ def figure(request: pytest.FixtureRequest) -> plt.Figure:
 
 def test_every_point_of_every_curve_is_in_view(figure: plt.Figure) -> None:
     for ax in figure.axes:
+        assert "not drawn" not in ax.get_ylabel()  # no loss of 0, no accuracy of 1 here
         (x_low, x_high), (y_low, y_high) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
         for line in ax.get_lines():
             x, y = (np.asarray(values, dtype=float) for values in line.get_data())
@@ -117,6 +118,19 @@ def test_every_text_is_the_font_size_of_the_report(figure: plt.Figure) -> None:
     texts = [t for t in figure.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text()]
     assert texts
     assert {t.get_fontsize() for t in texts} == {plots.FONT_SIZE}
+
+
+def test_points_the_scale_cannot_show_are_counted_in_the_axis_label() -> None:
+    run = fake_run()
+    run.train_history["loss"][5] = 0.0  # a batch fitted exactly, in float32
+    last = list(run.train_history["accuracy"])[-2:]
+    run.train_history["accuracy"].update(dict.fromkeys(last, 1.0))
+    fig, axes = plots.titled_figure("Perfect fits", ("Loss", "Accuracy"))
+    plots.plot_loss(axes[0], run)
+    plots.plot_accuracy(axes[1], run)
+    assert axes[0].get_ylabel().endswith("\n1 points at 0 not drawn")
+    assert axes[1].get_ylabel().endswith("\n2 points at 0 or 1 not drawn")
+    plt.close(fig)
 
 
 @pytest.mark.parametrize(("low", "high"), [(0.3, 0.98), (0.19, 0.995), (0.85, 0.93), (0.6, 0.9)])
