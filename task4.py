@@ -72,7 +72,8 @@ def plot_weights(runs: dict[float, Run]) -> plt.Figure:
     return fig
 
 
-# The right panel of 4c starts here, after the fast rise of the first epochs.
+# The right panel of 4c starts here, after the fast rise of the first epochs (or halfway
+# through the shortest of its runs, if that comes first).
 ZOOM_FROM_EPOCH = 5
 
 
@@ -81,9 +82,11 @@ def plot_validation_accuracy(runs: dict[float, Run]) -> plt.Figure:
     left (logit scale), and on the right the three smallest lambdas from ZOOM_FROM_EPOCH on,
     whose curves the right panel shows whole in that range."""
     smallest = sorted(runs)[:3]
+    shortest = min(runs[l2_lambda].record["history"]["epoch"][-1] for l2_lambda in smallest)
+    start = min(ZOOM_FROM_EPOCH, shortest / 2)
     fig, axes = plots.titled_figure(
         "Task 4c: validation accuracy of softmax regression per λ",
-        ("All runs", f"The three smallest λ, from epoch {ZOOM_FROM_EPOCH} on"),
+        ("All runs", f"The three smallest λ, from epoch {start:.2g} on"),
     )
     shown = []
     for index, (l2_lambda, run) in enumerate(sorted(runs.items(), reverse=True)):
@@ -93,7 +96,7 @@ def plot_validation_accuracy(runs: dict[float, Run]) -> plt.Figure:
         axes[0].plot(steps, accuracies, label=f"λ = {l2_lambda:g}", **style)
         if l2_lambda in smallest:
             history = run.record["history"]
-            later = [i for i, epoch in enumerate(history["epoch"]) if epoch >= ZOOM_FROM_EPOCH]
+            later = [i for i, epoch in enumerate(history["epoch"]) if epoch >= start]
             axes[1].plot(
                 [history["step"][i] for i in later],
                 [history["val_accuracy"][i] for i in later],

@@ -82,6 +82,9 @@ FIGURES = {
     "task 4c": lambda: task4.plot_validation_accuracy(
         {l2_lambda: fake_run(l2_lambda=l2_lambda) for l2_lambda in task4.LAMBDAS}
     ),
+    "task 4c, runs shorter than its zoom": lambda: task4.plot_validation_accuracy(
+        {l2_lambda: fake_run(epochs=2, l2_lambda=l2_lambda) for l2_lambda in task4.LAMBDAS}
+    ),
 }
 
 
