@@ -23,6 +23,13 @@ the kernel after the code cells above the Markdown cell have run::
   Plain text is inserted as text: Markdown characters in it are escaped. Not allowed inside
   ``$...$`` math or equations (MyST does not evaluate roles there): put the role outside.
 
+Inline math, ``$...$``, may run over lines within a paragraph, but no line may start like a list
+item (``- ``, ``+ ``, ``* ``, ``1. ``, ``1) ``): Markdown would end the paragraph there and show
+the formula as raw TeX in a bullet. Break the line after the operator, not before it::
+
+    the cost $C(w) = \frac{1}{N}\sum_n C^n(w) +
+    \lambda \lVert w \rVert^2$
+
 Display equations, numbered in order through the whole report in every output::
 
     \begin{equation}\label{eq:sigmoid}
@@ -117,6 +124,11 @@ INLINE = re.compile(
     re.DOTALL,
 )
 ROLE_START = re.compile(r"\{(?:eval|eq|numref)\}")
+# A line that CommonMark reads as the start of a list item: up to three spaces, a bullet (-, +,
+# *) or a number with . or ), then a space or the end of the line. Inside inline math such a
+# line ends the paragraph, so JupyterLab shows the formula's halves as raw TeX, one of them in
+# a bullet (pandoc's reader happens to forgive it, so the PDF does not show the problem).
+LIST_ITEM_START = re.compile(r" {0,3}(?P<marker>[-+*]|\d{1,9}[.)])(?:[ \t]|$)")
 LATEX_REFERENCE = re.compile(r"\\(?:eqref|ref|autoref|cref)\{")
 EQUATION_LABEL = re.compile(r"\\label\{([^{}]*)\}")
 
@@ -209,8 +221,8 @@ def join_blocks(blocks: list[Block]) -> str:
 def map_roles(text: str, replace: Callable[[str, str], str]) -> str:
     """`text` with every role ``{name}`content``` replaced by ``replace(name, content)``.
 
-    Raises MystError for an ``{eval}`` inside math, and for a role name followed by no
-    backtick-quoted content.
+    Raises MystError for an ``{eval}`` inside math, for a line of inline math that starts like
+    a list item, and for a role name followed by no backtick-quoted content.
     """
     out: list[str] = []
     position = 0
@@ -224,6 +236,8 @@ def map_roles(text: str, replace: Callable[[str, str], str]) -> str:
                     f"{{eval}} inside math is not evaluated by jupyterlab-myst: `{token[:60]}`; "
                     "put the role outside the math"
                 )
+            if match["math"]:
+                check_inline_math_lines(token)
             out.append(token)
             continue
         if not match["content"].strip():
@@ -231,6 +245,18 @@ def map_roles(text: str, replace: Callable[[str, str], str]) -> str:
         out.append(replace(match["role_name"], match["content"]))
     out.append(check_plain(text[position:]))
     return "".join(out)
+
+
+def check_inline_math_lines(math: str) -> None:
+    """MystError if a line of the inline math `math` (after its first) starts a list item."""
+    first, *others = math.split("\n")
+    for line in others:
+        if item := LIST_ITEM_START.match(line):
+            raise MystError(
+                f"the line `{line[:40]}` of the inline math `{first[:40]}` starts like a list "
+                f"item (`{item['marker']}`), and Markdown reads it as one: break the line "
+                f"elsewhere, e.g. after the `{item['marker']}`"
+            )
 
 
 def check_plain(text: str) -> str:

@@ -1,19 +1,42 @@
 """The figures the task scripts share: style, loss and accuracy curves, stop markers, comparisons.
 
-Importing this module sets the matplotlib style of every figure the scripts draw.
+Importing this module sets the matplotlib style of every figure the scripts draw. Figures are
+drawn at the size the report prints them (`TEXT_WIDTH` wide for two or three panels, about
+`PANEL_WIDTH` for one), so that their text is printed at `FONT_SIZE` points. Legends go
+under the panels, where they cannot hide a curve, and the axes show every point: losses on a
+log scale and accuracies on a logit scale, so that the first steps and the plateau both show.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import to_hex
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, Locator, NullFormatter
 
 from experiment import Run
 
+TEXT_WIDTH = 6.27  # inches: the width of the text of report.pdf (A4, margins of one inch)
+PANEL_WIDTH = 0.56 * TEXT_WIDTH  # a figure of one panel, printed at 56 % of the text width
+PANEL_HEIGHT = 2.9  # inches: a row of panels, with its title and the legend under it
+FONT_SIZE = 8  # points, every text of every figure
 plt.rcParams.update(
-    {"font.size": 11, "axes.grid": True, "grid.alpha": 0.3, "legend.framealpha": 0.9}
+    {
+        "font.size": FONT_SIZE,
+        "axes.titlesize": FONT_SIZE,
+        "figure.titlesize": FONT_SIZE,
+        "legend.fontsize": FONT_SIZE,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "lines.linewidth": 1.2,
+        # The saved figure is cropped to its content plus this margin: about the margin that
+        # the constrained layout leaves, so that the saved figure keeps the width drawn.
+        "savefig.pad_inches": 0.04,
+    }
 )
 
 
@@ -25,55 +48,134 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     return (cumulative[ends] - cumulative[ends - counts]) / counts
 
 
-def titled_figure(title: str, panels: Sequence[str] = ("",)) -> tuple[plt.Figure, np.ndarray]:
-    """A titled figure with one panel per entry of `panels` (their titles), side by side."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.2), squeeze=False)
-    fig.suptitle(title)
+def titled_figure(
+    title: str, panels: Sequence[str] = ("",), height: float = PANEL_HEIGHT
+) -> tuple[plt.Figure, np.ndarray]:
+    """A titled figure with one panel per entry of `panels` (their titles), side by side: one
+    panel is PANEL_WIDTH wide, more share TEXT_WIDTH."""
+    width = PANEL_WIDTH if len(panels) == 1 else TEXT_WIDTH
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(width, height), squeeze=False, layout="constrained"
+    )
+    set_title(fig, title)
     for ax, panel in zip(axes[0], panels, strict=True):
         ax.set_title(panel)
     return fig, axes[0]
 
 
-def zoom(ax: plt.Axes, values: Sequence[float], accuracy: bool) -> None:
-    """Limit the y-axis to the settled part of a curve, so the first steps do not flatten it.
+def set_title(fig: plt.Figure, title: str) -> None:
+    """The figure's title; a line too long for the figure is wrapped (a character is about
+    0.55 em wide). Titles put what is shown on the first line and the settings on the next."""
+    fits = int(fig.get_figwidth() * 72 / (0.55 * FONT_SIZE))
+    fig.suptitle("\n".join(textwrap.fill(line, fits) for line in title.split("\n")))
 
-    The limit is three times the median distance from the best value (0 for a loss, 1 for an
-    accuracy): the plateau and its spikes stay in view, the initial transient is cut.
-    """
-    settled = float(np.median(values))
-    if accuracy:
-        ax.set_ylim(max(0.0, 1 - 3 * (1 - settled)), 1.0)
-    else:
-        ax.set_ylim(0.0, 3 * settled)
+
+def legend_below(fig: plt.Figure, columns: int = 1) -> None:
+    """One legend for all panels, under them, where it hides no curve: each label once, the
+    lines of one colour (one data set, such as the training set) together."""
+    entries: dict[str, Line2D] = {}
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    colours = list(dict.fromkeys(to_hex(line.get_color()) for line in entries.values()))
+    ordered = sorted(entries.items(), key=lambda entry: colours.index(to_hex(entry[1].get_color())))
+    labels, handles = zip(*ordered, strict=True)
+    fig.legend(handles, labels, loc="outside lower center", ncols=columns)
+
+
+def log_axis(ax: plt.Axes) -> None:
+    """A log y-axis, its ticks written as decimals: the powers of ten, and between them 2 and
+    5 times them (and 3 times, when the axis spans less than a factor of 30)."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: _minor_label(ax, value)))
+    _name_hidden_points(ax, lambda y: y <= 0, "at 0")
+
+
+def _minor_label(ax: plt.Axes, value: float) -> str:
+    low, high = ax.get_ylim()
+    digits = (2, 3, 5) if high / low < 30 else (2, 5)
+    leading = round(value / 10 ** np.floor(np.log10(value)))
+    return f"{value:g}" if leading in digits else ""
+
+
+def logit_axis(ax: plt.Axes) -> None:
+    """A logit y-axis for accuracies: 0.5, 0.9, 0.99 and 0.999 equally spaced, so that a drop
+    to 0.5 and the differences between 0.96 and 0.97 both show."""
+    ax.set_yscale("logit")
+    ax.yaxis.set_major_locator(AccuracyTicks())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    _name_hidden_points(ax, lambda y: (y <= 0) | (y >= 1), "at 0 or 1")
+
+
+def _name_hidden_points(
+    ax: plt.Axes, hidden: Callable[[np.ndarray], np.ndarray], what: str
+) -> None:
+    """Say in the y-axis label how many points of the curves drawn so far the scale cannot show
+    (a loss of 0 on a log axis, an accuracy of 1 on a logit axis): none goes missing unsaid."""
+    count = sum(
+        int(np.count_nonzero(hidden(np.asarray(line.get_ydata(), dtype=float))))
+        for line in ax.get_lines()
+        if line.get_transform() is ax.transData  # not the vertical markers, drawn across the axis
+    )
+    if count:
+        ax.set_ylabel(f"{ax.get_ylabel()}\n{count} points {what} not drawn")
+
+
+class AccuracyTicks(Locator):
+    """Ticks at round accuracies on a logit axis, from the top down, each at least a sixth of
+    the axis below the one above it, so that their labels never overlap; on a short axis,
+    where the round ones give fewer than three ticks, at less round ones too."""
+
+    ROUND = (0.999, 0.995, 0.99, 0.98, 0.97, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
+    FINER = tuple(sorted({*ROUND, 0.96, 0.94, 0.93, 0.92, 0.85, 0.75, 0.65}, reverse=True))
+
+    def __call__(self) -> list[float]:
+        return self.tick_values(*self.axis.get_view_interval())
+
+    def tick_values(self, vmin: float, vmax: float) -> list[float]:
+        low, high = _logit(vmin), _logit(vmax)
+        for candidates in (self.ROUND, self.FINER):
+            ticks: list[float] = []
+            for tick in candidates:
+                inside = low <= _logit(tick) <= high
+                if inside and (not ticks or _logit(ticks[-1]) - _logit(tick) >= (high - low) / 6):
+                    ticks.append(tick)
+            if len(ticks) >= 3:
+                break
+        return ticks
+
+
+def _logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
 
 
 def plot_loss(ax: plt.Axes, run: Run, label: str = "") -> None:
     """Training loss per step (faint raw, and its moving average over one epoch) and validation
-    loss. An epoch-long window averages out what repeats every epoch, such as the pattern of
-    the batches when the data are not shuffled."""
+    loss, on a log scale. An epoch-long window averages out what repeats every epoch, such as
+    the pattern of the batches when the data are not shuffled."""
     steps = np.fromiter(run.train_history["loss"], dtype=int)
     losses = np.fromiter(run.train_history["loss"].values(), dtype=float)
     window = _steps_per_epoch(run)
-    ax.plot(steps, losses, color="C0", alpha=0.25, linewidth=0.8, label=f"{label}training (batch)")
+    ax.plot(steps, losses, color="C0", alpha=0.25, linewidth=0.6, label=f"{label}training (batch)")
     ax.plot(
         steps,
         smooth(losses, window),
         color="C0",
         label=f"{label}training (moving average over one epoch, {window} steps)",
     )
-    ax.plot(*series(run.val_history["loss"]), color="C1", linewidth=1.8, label=f"{label}validation")
-    ax.set(xlabel="training step", ylabel="cross-entropy loss")
-    zoom(ax, list(run.val_history["loss"].values()), accuracy=False)
-    ax.legend()
+    ax.plot(*series(run.val_history["loss"]), color="C1", label=f"{label}validation")
+    ax.set(xlabel="training step", ylabel="cross-entropy loss (log scale)")
+    log_axis(ax)
 
 
 def plot_accuracy(ax: plt.Axes, run: Run) -> None:
-    """Training and validation accuracy at each validation point."""
+    """Training and validation accuracy at each validation point, on a logit scale."""
     ax.plot(*series(run.train_history["accuracy"]), color="C0", label="training")
     ax.plot(*series(run.val_history["accuracy"]), color="C1", label="validation")
-    ax.set(xlabel="training step", ylabel="accuracy")
-    zoom(ax, list(run.val_history["accuracy"].values()), accuracy=True)
-    ax.legend()
+    ax.set(xlabel="training step", ylabel="accuracy (logit scale)")
+    logit_axis(ax)
 
 
 def mark_stop(ax: plt.Axes, run: Run) -> None:
@@ -93,7 +195,6 @@ def mark_stop(ax: plt.Axes, run: Run) -> None:
             linestyle=":",
             label=f"best validation loss (step {record['best_step']}), restored",
         )
-    ax.legend()
 
 
 def series(history: dict[int, float]) -> tuple[list[int], list[float]]:
@@ -114,13 +215,11 @@ def compare_validation(title: str, runs: dict[str, Run]) -> plt.Figure:
     for label, run in runs.items():
         loss_ax.plot(*series(run.val_history["loss"]), label=label)
         accuracy_ax.plot(*series(run.val_history["accuracy"]), label=label)
-    loss_ax.set(xlabel="training step", ylabel="cross-entropy loss")
-    accuracy_ax.set(xlabel="training step", ylabel="accuracy")
-    first = next(iter(runs.values()))
-    zoom(loss_ax, list(first.val_history["loss"].values()), accuracy=False)
-    zoom(accuracy_ax, list(first.val_history["accuracy"].values()), accuracy=True)
-    loss_ax.legend()
-    accuracy_ax.legend()
+    loss_ax.set(xlabel="training step", ylabel="cross-entropy loss (log scale)")
+    accuracy_ax.set(xlabel="training step", ylabel="accuracy (logit scale)")
+    log_axis(loss_ax)
+    logit_axis(accuracy_ax)
+    legend_below(fig, columns=len(runs))
     return fig
 
 
@@ -139,7 +238,10 @@ def plot_overfitting(title: str, run: Run) -> plt.Figure:
         ax.axvline(
             best_step, color="C2", linestyle=":", label=f"lowest validation loss (step {best_step})"
         )
-        ax.set(xlabel="training step", ylabel="cross-entropy loss" if metric == "loss" else metric)
-        zoom(ax, history[f"val_{metric}"], accuracy=metric == "accuracy")
-        ax.legend()
+        ax.set_xlabel("training step")
+    axes[0].set_ylabel("cross-entropy loss (log scale)")
+    axes[1].set_ylabel("accuracy (logit scale)")
+    log_axis(axes[0])
+    logit_axis(axes[1])
+    legend_below(fig, columns=3)
     return fig

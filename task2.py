@@ -35,20 +35,22 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def draw_figures(plain: Run, early: Run, shuffled: Run, settings: Settings) -> list:
-    what = f"logistic regression, 2 vs 3, lr {settings.learning_rate:g}"
-    loss_fig, (ax,) = plots.titled_figure(f"Task 2b: loss, {what}, no shuffling")
+    model = f"logistic regression, 2 vs 3, lr {settings.learning_rate:g}"
+    what = f"{model}, no shuffling"
+    loss_fig, (ax,) = plots.titled_figure(f"Task 2b: loss\n{what}")
     plots.plot_loss(ax, plain)
-    accuracy_fig, (ax,) = plots.titled_figure(f"Task 2c: accuracy, {what}, no shuffling")
+    plots.legend_below(loss_fig)
+    accuracy_fig, (ax,) = plots.titled_figure(f"Task 2c: accuracy\n{what}")
     plots.plot_accuracy(ax, plain)
-    early_fig, axes = plots.titled_figure(
-        f"Task 2d: early stopping, {what}, no shuffling", ("Loss", "Accuracy")
-    )
+    plots.legend_below(accuracy_fig, columns=2)
+    early_fig, axes = plots.titled_figure(f"Task 2d: early stopping\n{what}", ("Loss", "Accuracy"))
     plots.plot_loss(axes[0], early)
     plots.plot_accuracy(axes[1], early)
     for ax in axes:
         plots.mark_stop(ax, early)
+    plots.legend_below(early_fig, columns=2)
     shuffle_fig = plots.compare_validation(
-        f"Task 2e: validation curves with and without shuffling, {what}",
+        f"Task 2e: validation curves with and without shuffling\n{model}",
         {"without shuffling": plain, "with shuffling": shuffled},
     )
     return [

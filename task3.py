@@ -44,14 +44,19 @@ def main(argv: list[str] | None = None) -> None:
 
 def draw_figures(early: Run, full: Run, settings: Settings) -> list:
     what = f"softmax regression, lr {settings.learning_rate:g}, shuffling"
-    loss_fig, (ax,) = plots.titled_figure(f"Task 3b: loss, {what}, early stopping")
+    # Five entries in the legend: a taller figure keeps the panel as tall as the others.
+    loss_fig, (ax,) = plots.titled_figure(f"Task 3b: loss\n{what}, early stopping", height=3.3)
     plots.plot_loss(ax, early)
     plots.mark_stop(ax, early)
-    accuracy_fig, (ax,) = plots.titled_figure(f"Task 3c: accuracy, {what}, early stopping")
+    plots.legend_below(loss_fig)
+    accuracy_fig, (ax,) = plots.titled_figure(
+        f"Task 3c: accuracy\n{what}, early stopping", height=3.1
+    )
     plots.plot_accuracy(ax, early)
     plots.mark_stop(ax, early)
+    plots.legend_below(accuracy_fig)
     overfitting_fig = plots.plot_overfitting(
-        f"Task 3d: training vs validation over {full.record['epochs']} epochs, {what}, "
+        f"Task 3d: training vs validation over {full.record['epochs']} epochs\n{what}, "
         "no early stopping",
         full,
     )

@@ -53,11 +53,11 @@ def plot_weights(runs: dict[float, Run]) -> plt.Figure:
     fig, axes = plt.subplots(
         len(runs),
         NUM_CLASSES,
-        figsize=(13, 1.6 * len(runs) + 0.8),
+        figsize=(plots.TEXT_WIDTH, 0.75 * len(runs) + 0.45),
         squeeze=False,
         layout="constrained",
     )
-    fig.suptitle("Task 4b: softmax weights per digit (red positive, blue negative)")
+    plots.set_title(fig, "Task 4b: softmax weights per digit (red positive, blue negative)")
     for row, (l2_lambda, run) in zip(axes, runs.items(), strict=True):
         pixels = run.model.w[:IMAGE_PIXELS]
         limit = float(np.abs(pixels).max()) or 1.0
@@ -67,55 +67,66 @@ def plot_weights(runs: dict[float, Run]) -> plt.Figure:
             )
             ax.set(xticks=[], yticks=[], title=str(digit))
             ax.grid(False)
-        row[0].set_ylabel(f"λ = {l2_lambda:g}", fontsize=12)
+        row[0].set_ylabel(f"λ = {l2_lambda:g}")
         fig.colorbar(image, ax=list(row), shrink=0.9, pad=0.01)
     return fig
 
 
+# The right panel of 4c starts here, after the fast rise of the first epochs (or halfway
+# through the shortest of its runs, if that comes first).
+ZOOM_FROM_EPOCH = 5
+
+
 def plot_validation_accuracy(runs: dict[float, Run]) -> plt.Figure:
     """Validation accuracy against step for each lambda (lambda = 0 dashed): every run on the
-    left, and on the right the same curves zoomed on the three smallest lambdas."""
+    left (logit scale), and on the right the three smallest lambdas from ZOOM_FROM_EPOCH on,
+    whose curves the right panel shows whole in that range."""
+    smallest = sorted(runs)[:3]
+    shortest = min(runs[l2_lambda].record["history"]["epoch"][-1] for l2_lambda in smallest)
+    start = min(ZOOM_FROM_EPOCH, shortest / 2)
     fig, axes = plots.titled_figure(
         "Task 4c: validation accuracy of softmax regression per λ",
-        ("All runs", "Zoomed on the three smallest λ"),
+        ("All runs", f"The three smallest λ, from epoch {start:.2g} on"),
     )
+    shown = []
+    for index, (l2_lambda, run) in enumerate(sorted(runs.items(), reverse=True)):
+        dashed = {"color": "grey", "linestyle": "--"}
+        style = dashed if l2_lambda == 0 else {"color": f"C{index}"}
+        steps, accuracies = plots.series(run.val_history["accuracy"])
+        axes[0].plot(steps, accuracies, label=f"λ = {l2_lambda:g}", **style)
+        if l2_lambda in smallest:
+            history = run.record["history"]
+            later = [i for i, epoch in enumerate(history["epoch"]) if epoch >= start]
+            axes[1].plot(
+                [history["step"][i] for i in later],
+                [history["val_accuracy"][i] for i in later],
+                **style,
+            )
+            shown += [history["val_accuracy"][i] for i in later]
     for ax in axes:
-        for index, (l2_lambda, run) in enumerate(sorted(runs.items(), reverse=True)):
-            dashed = {"color": "grey", "linestyle": "--"}
-            style = dashed if l2_lambda == 0 else {"color": f"C{index}"}
-            steps, accuracies = plots.series(run.val_history["accuracy"])
-            ax.plot(steps, accuracies, label=f"λ = {l2_lambda:g}", **style)
         ax.set(xlabel="training step", ylabel="validation accuracy")
-        ax.legend()
-    settled = [a for run in runs.values() for a in _accuracies_from(run, epochs=1)]
-    axes[0].set_ylim(min(settled) - 0.01, max(settled) + 0.005)
-    smallest = [runs[l2_lambda] for l2_lambda in sorted(runs)[:3]]
-    axes[1].set_ylim(
-        min(_accuracies_from(run, epochs=5)[0] for run in smallest) - 0.01,
-        max(max(run.record["history"]["val_accuracy"]) for run in smallest) + 0.002,
-    )
+    axes[0].set_ylabel("validation accuracy (logit scale)")
+    plots.logit_axis(axes[0])
+    # Only the points drawn set the limits of the right panel: none of them is cut off.
+    margin = 0.05 * (max(shown) - min(shown))
+    axes[1].set_ylim(min(shown) - margin, max(shown) + margin)
+    plots.legend_below(fig, columns=len(runs))
     return fig
-
-
-def _accuracies_from(run: Run, epochs: float) -> list[float]:
-    """The validation accuracies of `run` from `epochs` epochs of training on (all of them, if
-    the run was shorter)."""
-    history = run.record["history"]
-    pairs = zip(history["epoch"], history["val_accuracy"], strict=True)
-    return [accuracy for epoch, accuracy in pairs if epoch >= epochs] or history["val_accuracy"]
 
 
 def plot_weight_norms(runs: dict[float, Run]) -> plt.Figure:
     """sum(w^2) against lambda on a log axis, with lambda = 0 as a horizontal line."""
     fig, (ax,) = plots.titled_figure(
-        "Task 4e: squared L2 norm of the weights per λ"
+        "Task 4e: squared L2 norm of the weights\n(biases included) per λ", height=2.6
     )
     positive = sorted(l2_lambda for l2_lambda in runs if l2_lambda > 0)
     norms = [runs[l2_lambda].record["weight_norm"] for l2_lambda in positive]
     ax.plot(positive, norms, marker="o", label="λ > 0")
     ax.axhline(runs[0.0].record["weight_norm"], color="grey", linestyle="--", label="λ = 0")
     ax.set(xscale="log", xlabel="λ (log scale)", ylabel="Σ w² (bias excluded)")
-    ax.legend()
+    ax.set_xticks(positive, [f"{l2_lambda:g}" for l2_lambda in positive])
+    ax.minorticks_off()
+    plots.legend_below(fig, columns=2)
     return fig
 
 

@@ -28,15 +28,20 @@ def draw_figures(final: Run, data: Splits, test_outputs: np.ndarray, confusion: 
         f"shifts ≤ {r['max_shift']} px"
     )
     curves, (loss_ax, accuracy_ax, rate_ax) = plt.subplots(
-        1, 3, figsize=(15, 4.2), width_ratios=(2, 2, 1), layout="constrained"
+        1,
+        3,
+        figsize=(plots.TEXT_WIDTH, plots.PANEL_HEIGHT),
+        width_ratios=(2, 2, 1.3),
+        layout="constrained",
     )
-    curves.suptitle(f"Task 5: {what}")
+    plots.set_title(curves, f"Task 5: training curves\n{what}")
     panels = {"Loss": loss_ax, "Accuracy": accuracy_ax, "Learning rate": rate_ax}
     for title, ax in panels.items():
         ax.set_title(title)
     plots.plot_loss(loss_ax, final)
     plots.plot_accuracy(accuracy_ax, final)
     plot_learning_rate(rate_ax, final)
+    plots.legend_below(curves, columns=2)
     return [
         (curves, "task5_curves.png"),
         (plot_confusion(confusion), "task5_confusion.png"),
@@ -62,21 +67,26 @@ def plot_augmented(inputs: tuple[Splits, np.ndarray], max_shift: int) -> plt.Fig
     images = data.X_train[:rows] + mean_image  # undo the centring, for display
     offsets = np.random.default_rng(0).integers(-max_shift, max_shift + 1, size=(copies, 2, rows))
     shifted = [shift_images(images, dy, dx) for dy, dx in offsets]
+    width = 0.7 * plots.TEXT_WIDTH  # printed at 70 % of the text width
     fig, axes = plt.subplots(
-        rows, copies + 1, figsize=(1.3 * (copies + 1), 1.45 * rows + 0.6), layout="constrained"
+        rows, copies + 1, figsize=(width, 0.72 * rows + 0.45), layout="constrained"
     )
     unit = "pixel" if max_shift == 1 else "pixels"
-    fig.suptitle(f"Task 5: training digits and random shifts of up to {max_shift} {unit}")
+    plots.set_title(
+        fig,
+        f"Task 5: training digits and random shifts of up to {max_shift} {unit}\n"
+        "(↓ pixels down, → pixels right)",
+    )
     for row in range(rows):
         panels = [(images[row], "input")]
         panels += [
-            (copy[row], f"down {dy[row]:+d}, right {dx[row]:+d}")
+            (copy[row], f"↓{dy[row]:+d} →{dx[row]:+d}")
             for copy, (dy, dx) in zip(shifted, offsets, strict=True)
         ]
         for ax, (image, title) in zip(axes[row], panels, strict=True):
             pixels = image[:IMAGE_PIXELS].reshape(IMAGE_SIDE, IMAGE_SIDE)
             ax.imshow(pixels, cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
-            ax.set_title(title, fontsize=8)
+            ax.set_title(title)
             ax.set_xticks([])
             ax.set_yticks([])
     return fig
@@ -93,23 +103,24 @@ def confusion_matrix(targets: np.ndarray, outputs: np.ndarray) -> np.ndarray:
 
 
 def plot_confusion(counts: np.ndarray) -> plt.Figure:
-    """The confusion matrix with its counts in the cells; a power-law colour scale keeps the
-    few errors visible next to the thousand-odd correct answers per digit."""
+    """The confusion matrix with its counts in the cells, shaded on a power-law scale that
+    keeps the few errors visible next to the thousand-odd correct answers per digit (the
+    counts are written in the cells, so no colour bar is needed)."""
     total = int(counts.sum())
-    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    fig, ax = plt.subplots(figsize=(plots.PANEL_WIDTH, 3.8), layout="constrained")
     norm = PowerNorm(gamma=0.3, vmin=0, vmax=max(int(counts.max()), 1))
-    image = ax.imshow(counts, cmap="Blues", norm=norm)
+    ax.imshow(counts, cmap="Blues", norm=norm)
     for (true, predicted), count in np.ndenumerate(counts):
         colour = "white" if norm(count) > 0.6 else "black"
-        ax.text(predicted, true, str(count), ha="center", va="center", fontsize=9, color=colour)
+        ax.text(predicted, true, str(count), ha="center", va="center", color=colour)
     ticks = range(len(counts))
     ax.set(xticks=ticks, yticks=ticks, xlabel="predicted digit", ylabel="true digit")
     ax.grid(False)
-    ax.set_title(
+    plots.set_title(
+        fig,
         f"Task 5: confusion matrix on the test set\n{total:,} images, "
-        f"{np.trace(counts) / total:.2%} correct, {total - int(np.trace(counts))} errors"
+        f"{np.trace(counts) / total:.2%} correct, {total - int(np.trace(counts))} errors",
     )
-    fig.colorbar(image, ax=ax, label="images (power-law scale)")
     return fig
 
 

@@ -109,9 +109,36 @@ def test_malformed_roles_fail(markdown: str, problem: str) -> None:
 
 
 def test_math_may_span_lines() -> None:
-    assert expressions("Math $a\n+ b$ then {eval}`x` and $c$.") == ["x"]
+    assert expressions("Math $a +\nb$ then {eval}`x` and $c$.") == ["x"]
     with pytest.raises(MystError, match="inside math"):
-        expressions("Math $a\n+ {eval}`x`$.")
+        expressions("Math $a +\n{eval}`x`$.")
+
+
+@pytest.mark.parametrize("line", ["+ \\lambda w", "- b", "* c", "1. d", "12) e", "  + f", "-"])
+def test_a_line_of_inline_math_that_starts_a_list_item_fails(line: str) -> None:
+    # CommonMark ends the paragraph at such a line: the formula shows as raw TeX in a bullet
+    # (a lone "-" underlines the line before as a heading).
+    with pytest.raises(MystError, match="list item"):
+        expressions(f"The cost $C = C_0\n{line}\nD$ is minimised.")
+
+
+@pytest.mark.parametrize("line", ["+\\lambda", "-b", "1.5 c", "2x", "    + g", "\\, + h"])
+def test_a_line_of_inline_math_that_starts_no_list_item_passes(line: str) -> None:
+    assert expressions(f"The cost $C = C_0\n{line}\nD$, " + "{eval}`x`.") == ["x"]
+
+
+@pytest.mark.parametrize("target", ["latex", "html"])
+def test_a_list_item_in_inline_math_names_the_cell(tmp_path: Path, target: str) -> None:
+    nb = notebook("# Intro", "## Task 4a: Gradient\n\nWith $\\nabla C_0\n+ \\lambda w$ the step.")
+    message = r'cell 1 \("Task 4a: Gradient"\): the line `\+ \\lambda w\$` .*list item'
+    with pytest.raises(MystError, match=message):
+        translate(nb, target, tmp_path)
+
+
+def test_build_report_names_a_list_item_in_inline_math(tmp_path: Path) -> None:
+    nb = notebook("# Intro", ">>> x = 1", "Then $a\n- b$ and {eval}`x`.")
+    with pytest.raises(build_report.ReportError, match=r'cell 2 \(under "Intro"\).*list item'):
+        build_report.execute(nb, tmp_path)
 
 
 def test_code_is_not_evaluated() -> None:

@@ -3,7 +3,8 @@
 A copy of tests/fixtures/myst_sample.ipynb, pointed at quick results, is opened in JupyterLab
 in headless Chromium (Debian's chromium and chromium-driver); all cells are run as a person
 would run them, and the rendered page is checked: the {eval} values (one planted in the
-results), numbered equation references, figure and table captions, no errors or stderr.
+results), numbered equation references, figure and table captions, no errors or stderr, and no
+formula broken into a list item.
 Screenshots go to the test's temporary folder (`screenshots/`). The exported report.html of
 the same notebook is checked offline in the same browser: MathJax typesets its formulas.
 """
@@ -47,6 +48,13 @@ RUN_SECONDS = 120
 # the stderr MIME type (tracebacks, warnings, progress bars, jupyterlab-myst's {eval} errors).
 MARKDOWN_CELL = ".jp-Notebook .jp-MarkdownCell"
 STDERR = '[data-mime-type="application/vnd.jupyter.stderr"]'
+# Inline math with a line that starts like a list item: CommonMark ends the paragraph there, and
+# JupyterLab shows the rest of the formula as raw TeX in a bullet. myst_export.py refuses it;
+# the sample test opens it to show that the check for raw TeX in list items can fail.
+LIST_ITEM_TRAP = (
+    "The gradient $\\frac{\\partial J}{\\partial w} = \\frac{\\partial C}{\\partial w}\n"
+    "+ \\lambda w$ of the cost."
+)
 
 
 def browser_paths() -> tuple[str, str]:
@@ -189,6 +197,18 @@ def screenshots(driver: webdriver.Chrome, folder: Path, selector: str) -> list[P
     return paths
 
 
+def raw_tex_in_list_items(driver: webdriver.Chrome) -> list[str]:
+    """The text of each rendered list item that shows TeX source (a backslash command or a $)
+    outside its typeset formulas (KaTeX keeps the source of those in hidden MathML)."""
+    texts = driver.execute_script(
+        f"return Array.from(document.querySelectorAll('{MARKDOWN_CELL} li')).map(item => {{"
+        "  const copy = item.cloneNode(true);"
+        "  copy.querySelectorAll('.katex, code, pre').forEach(element => element.remove());"
+        "  return copy.textContent; });"
+    )
+    return [text for text in texts if re.search(r"\\[A-Za-z]+|\$", text)]
+
+
 def test_notebook_runs_and_renders_in_jupyterlab(
     lab: tuple[str, str, Path],
     browser: webdriver.Chrome,
@@ -268,6 +288,8 @@ def test_notebook_runs_and_renders_in_jupyterlab(
     # No errors, warnings or progress bars anywhere, and every code cell ran.
     assert not browser.find_elements(By.CSS_SELECTOR, STDERR)
     assert not browser.find_elements(By.CSS_SELECTOR, ".katex-error")
+    # No formula broken into a list item (a line of inline math that starts with "+ ").
+    assert not raw_tex_in_list_items(browser)
     prompts = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".jp-InputPrompt")]
     code_cells = sum(cell.cell_type == "code" for cell in source.cells)
     assert len([p for p in prompts if re.fullmatch(r"\[\d+\]:", p)]) == code_cells, prompts
@@ -280,6 +302,19 @@ def test_notebook_runs_and_renders_in_jupyterlab(
         assert re.search(r"Figure 2\s*:\s*Validation accuracy of softmax", text), text
         assert re.search(r"Table 1\s*:\s*Final results of softmax regression", text), text
         assert re.search(r"Table 2\s*:\s*Softmax regression with L2", text), text
+        # The check for raw TeX in list items finds the construct it is there for.
+        trap = notebook.with_name("list_item_trap.ipynb")
+        trap_notebook = nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_markdown_cell(LIST_ITEM_TRAP)]
+        )
+        trap_notebook.metadata = source.metadata
+        nbformat.write(trap_notebook, trap)
+        browser.get(f"{base}/lab/tree/{trap.name}?token={token}")
+        wait_until(
+            lambda: any("\\lambda w$" in item for item in raw_tex_in_list_items(browser)),
+            STARTUP_SECONDS,
+            "the trap's formula did not show as raw TeX in a list item",
+        )
 
 
 def test_html_report_typesets_its_formulas_offline(

@@ -10,11 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
+import pdfplumber
 import pytest
 from conftest import PLANTED_TEST_ACCURACY
 
 import build_report
 import report_helpers as rh
+from myst_export import Directive, parse_blocks
 
 
 @pytest.fixture(scope="module")
@@ -161,15 +163,22 @@ def test_a_note_for_other_viewers_opens_the_notebook_but_not_the_report() -> Non
     assert all("make notebook" not in c.source for c in build_report.read_report().cells)
 
 
-def test_pdf_export(executed: nbformat.NotebookNode, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def report_pdf(executed: nbformat.NotebookNode, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The executed notebook exported to PDF (the LaTeX route), once for the module."""
     if missing := build_report.missing_latex_tools():
         pytest.fail(f"the PDF test needs {missing}: install {build_report.TEX_PACKAGES}")
-    document = build_report.export(executed, pdf=True)
+    path = tmp_path_factory.mktemp("report_pdf") / "report.pdf"
+    path.write_bytes(build_report.export(executed, pdf=True))
+    return path
+
+
+def test_pdf_export(report_pdf: Path) -> None:
+    document = report_pdf.read_bytes()
     assert document.startswith(b"%PDF") and document.rstrip().endswith(b"%%EOF")
     assert len(document) > 200_000  # the figures are embedded
-    (tmp_path / "report.pdf").write_bytes(document)
-    subprocess.run(["pdftotext", "-layout", "report.pdf"], cwd=tmp_path, check=True)
-    text = (tmp_path / "report.txt").read_text()
+    subprocess.run(["pdftotext", "-layout", "report.pdf"], cwd=report_pdf.parent, check=True)
+    text = (report_pdf.parent / "report.txt").read_text()
     assert rh.percent(PLANTED_TEST_ACCURACY) in text
     for heading in ("Task 1a", "Task 2e", "Task 3d", "Task 4e", "Task 5d", "References"):
         assert heading in text, heading
@@ -178,6 +187,49 @@ def test_pdf_export(executed: nbformat.NotebookNode, tmp_path: Path) -> None:
     info = subprocess.run(["pdfinfo", "report.pdf"], cwd=tmp_path, capture_output=True, text=True)
     pages = int(re.search(r"^Pages:\s+(\d+)", info.stdout, re.MULTILINE).group(1))
     assert pages <= 12, f"the report has {pages} pages; a model answer fits in about 10"
+
+
+# The figures' text is set in matplotlib's DejaVu Sans, the report's text in Latin Modern.
+FIGURE_FONT = "DejaVuSans"
+SMALLEST_PRINTED_FIGURE_TEXT_PT = 6.0
+
+
+def printed_size(char: dict) -> float:
+    """The size in points of a character as printed: its height across the line of text."""
+    a, b, c, d = char["matrix"][:4]
+    if b == c == 0:  # horizontal text
+        return char["size"]
+    assert a == d == 0, f"text at an angle in a figure: {char['text']!r}"
+    return char["width"]  # vertical text (the y-axis labels): the box lies on its side
+
+
+def test_figure_text_is_at_least_6_pt_as_printed(
+    report_pdf: Path, executed: nbformat.NotebookNode
+) -> None:
+    """Each figure is drawn at one size and printed at the :width: of its {figure}: the text
+    of a figure printed smaller than it was drawn shrinks with it."""
+    figures = sum(
+        isinstance(block, Directive) and block.name == "figure"
+        for cell in executed.cells
+        if cell.cell_type == "markdown"
+        for block in parse_blocks(cell.source)
+    )
+    too_small, figure_chars = {}, 0
+    with pdfplumber.open(report_pdf) as pdf:
+        for number, page in enumerate(pdf.pages, start=1):
+            chars = [char for char in page.chars if FIGURE_FONT in char["fontname"]]
+            figure_chars += len(chars)
+            small = [char for char in chars if printed_size(char) < SMALLEST_PRINTED_FIGURE_TEXT_PT]
+            if small:
+                smallest = min(small, key=printed_size)
+                words = "".join(char["text"] for char in small)[:40]
+                too_small[number] = f"{printed_size(smallest):.1f} pt ({words!r}...)"
+    # Each figure holds at least its tick labels in the figure font: text that is not read
+    # (a figure embedded as an image, another font) would leave nothing to measure.
+    assert figure_chars >= 20 * figures > 0, (figure_chars, figures)
+    assert not too_small, (
+        f"figure text below {SMALLEST_PRINTED_FIGURE_TEXT_PT} pt, by page: {too_small}"
+    )
 
 
 def test_latex_stays_within_the_margins(executed: nbformat.NotebookNode, tmp_path: Path) -> None:
