@@ -48,7 +48,7 @@ Figures: a directive whose argument is the image path, relative to the notebook;
 ``:width:`` is a percentage of the text width; ``:name:`` is the label; the body is the caption,
 one paragraph (``{eval}`` and math allowed)::
 
-    :::{figure} figures/task2b_loss.png
+    :::{figure} figures/task2b_curves.png
     :name: fig-loss
     :width: 65%
 

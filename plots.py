@@ -197,6 +197,19 @@ def mark_stop(ax: plt.Axes, run: Run) -> None:
         )
 
 
+def loss_and_accuracy(title: str, run: Run, stopped: Run | None = None) -> plt.Figure:
+    """Loss (left) and accuracy (right) of ``run`` during training. With ``stopped``, a run with
+    early stopping that took the same steps, lines mark where it stopped and what it restored."""
+    fig, axes = titled_figure(title, ("Loss", "Accuracy"))
+    plot_loss(axes[0], run)
+    plot_accuracy(axes[1], run)
+    if stopped is not None:
+        for ax in axes:
+            mark_stop(ax, stopped)
+    legend_below(fig, columns=2)
+    return fig
+
+
 def series(history: dict[int, float]) -> tuple[list[int], list[float]]:
     """The steps and values of a history, for plotting."""
     return list(history), list(history.values())

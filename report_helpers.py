@@ -395,6 +395,24 @@ def run_gradient_checks(seed: int = 0) -> dict[str, float]:
     }
 
 
+def lambda_table(runs: Sequence[Run]) -> str:
+    """Task 4's table: per L2 strength, where the run stopped, its accuracies and sum(w^2)."""
+    header = [r"$\lambda$", "Stopped after (epochs)", "Train acc.", "Val. acc.", "Test acc.",
+              r"$\sum w^2$"]  # fmt: skip
+    rows = [
+        [
+            l2_lambda(r),
+            epochs(end_epochs(r), 1),
+            percent(r["train_accuracy"]),
+            percent(r["val_accuracy"]),
+            percent(r["test_accuracy"]),
+            number(r["weight_norm"]),
+        ]
+        for r in runs
+    ]
+    return table(header, rows, align="rrrrrr")
+
+
 # ---------------------------------------------------------------- Task 5
 
 
@@ -405,7 +423,7 @@ def picked_setting(runs: Sequence[Run]) -> Run:
 
 @dataclass(frozen=True)
 class Task5Facts:
-    """Task 5's search and ablations, read from task5_search.json, with their tables."""
+    """Task 5's search and ablations, read from task5_search.json, with the ablations' table."""
 
     search: list[Run]
     picked: Run
@@ -414,7 +432,6 @@ class Task5Facts:
     grid_within_noise: bool
     ablation_changes: dict[str, float]
     ablation_beyond_noise: dict[str, bool]
-    search_table: str
     ablation_table: str
 
 
@@ -449,16 +466,6 @@ def task5_facts(
         changes[name] = run["val_accuracy"] - pick["val_accuracy"]
         noise[name] = 2 * max(difference_se(pick["val_accuracy"], images), seed_noise(seeds))
         beyond[name] = abs(changes[name]) > noise[name]
-    search_rows = [
-        [
-            "network" if r["model"] == "network" else "softmax regression",
-            f"{r['max_shift']} px",
-            setting(r["learning_rate"]),
-            percent(r["train_accuracy"]),
-            percent(r["val_accuracy"]),
-        ]
-        for r in search
-    ]
     ablation_rows = [
         [
             label,
@@ -493,11 +500,6 @@ def task5_facts(
         ),
         ablation_changes=changes,
         ablation_beyond_noise=beyond,
-        search_table=table(
-            ["Model", "Shifts up to", r"$\alpha$", "Train acc.", "Val. acc."],
-            search_rows,
-            align="lrrrr",
-        ),
         ablation_table=table(
             ["Run", "Train acc.", "Val. acc.", "Change", "Noise"], ablation_rows, align="lrrrr"
         ),
@@ -522,10 +524,10 @@ def comparison_table(task3_run: Run, softmax_runs: list[Run], network_runs: list
         return spread([r[key] for r in runs]) if len(runs) > 1 else percent(runs[0][key])
 
     rows = [
-        ("Softmax regression (Task 3a)", "raw pixels; plain SGD", [task3_run]),
-        ("Softmax regression", "as the network", softmax_runs),
-        (f"Network, {network_runs[0]['hidden_units']} hidden units",
-         "deskewed, centred, shifted; momentum, decay", network_runs),
+        ("Softmax (Task 3a)", "raw pixels; plain SGD", [task3_run]),
+        ("Softmax", "as the network", softmax_runs),
+        (f"Network ({network_runs[0]['hidden_units']} units)", "deskewed, centred, shifted; "
+         "momentum, cosine decay", network_runs),
     ]  # fmt: skip
     return table(
         ["Model", "Inputs and training", "Seeds", "Parameters", "Val. acc.", "Test acc."],

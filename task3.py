@@ -44,27 +44,15 @@ def main(argv: list[str] | None = None) -> None:
 
 def draw_figures(early: Run, full: Run, settings: Settings) -> list:
     what = f"softmax regression, lr {settings.learning_rate:g}, shuffling"
-    # Five entries in the legend: a taller figure keeps the panel as tall as the others.
-    loss_fig, (ax,) = plots.titled_figure(f"Task 3b: loss\n{what}, early stopping", height=3.3)
-    plots.plot_loss(ax, early)
-    plots.mark_stop(ax, early)
-    plots.legend_below(loss_fig)
-    accuracy_fig, (ax,) = plots.titled_figure(
-        f"Task 3c: accuracy\n{what}, early stopping", height=3.1
+    curves_fig = plots.loss_and_accuracy(
+        f"Task 3b-c: loss and accuracy\n{what}, early stopping", early, stopped=early
     )
-    plots.plot_accuracy(ax, early)
-    plots.mark_stop(ax, early)
-    plots.legend_below(accuracy_fig)
     overfitting_fig = plots.plot_overfitting(
         f"Task 3d: training vs validation over {full.record['epochs']} epochs\n{what}, "
         "no early stopping",
         full,
     )
-    return [
-        (loss_fig, "task3b_loss.png"),
-        (accuracy_fig, "task3c_accuracy.png"),
-        (overfitting_fig, "task3d_overfitting.png"),
-    ]
+    return [(curves_fig, "task3b_curves.png"), (overfitting_fig, "task3d_overfitting.png")]
 
 
 if __name__ == "__main__":

@@ -77,13 +77,18 @@ def plot_weights(runs: dict[float, Run]) -> plt.Figure:
 ZOOM_FROM_EPOCH = 5
 
 
+def zoom_start(records: list[dict]) -> float:
+    """The epoch at which 4c's right panel starts, for the records of the runs it shows."""
+    shortest = min(record["history"]["epoch"][-1] for record in records)
+    return min(ZOOM_FROM_EPOCH, shortest / 2)
+
+
 def plot_validation_accuracy(runs: dict[float, Run]) -> plt.Figure:
     """Validation accuracy against step for each lambda (lambda = 0 dashed): every run on the
     left (logit scale), and on the right the three smallest lambdas from ZOOM_FROM_EPOCH on,
     whose curves the right panel shows whole in that range."""
     smallest = sorted(runs)[:3]
-    shortest = min(runs[l2_lambda].record["history"]["epoch"][-1] for l2_lambda in smallest)
-    start = min(ZOOM_FROM_EPOCH, shortest / 2)
+    start = zoom_start([runs[l2_lambda].record for l2_lambda in smallest])
     fig, axes = plots.titled_figure(
         "Task 4c: validation accuracy of softmax regression per λ",
         ("All runs", f"The three smallest λ, from epoch {start:.2g} on"),

@@ -19,8 +19,7 @@ import check_outputs
 import utils
 from experiment import Run
 
-TASK2_FIGURES = ["task2b_loss.png", "task2c_accuracy.png", "task2d_early_stopping.png",
-                 "task2e_shuffle.png"]  # fmt: skip
+TASK2_FIGURES = ["task2b_curves.png", "task2e_shuffle.png"]
 
 
 def start_task2(mnist_dir: Path, root: Path, *flags: str) -> subprocess.Popen:
@@ -161,8 +160,8 @@ def test_a_full_run_is_one_consistent_set_that_make_keeps(full_task2) -> None:
 @pytest.mark.parametrize(
     ("damage", "problem"),
     [
-        ("delete a figure", r"task2c_accuracy\.png is missing"),
-        ("swap in another run's figure", r"task2c_accuracy\.png was drawn by another run"),
+        ("delete a figure", r"task2e_shuffle\.png is missing"),
+        ("swap in another run's figure", r"task2e_shuffle\.png was drawn by another run"),
         ("truncate the results", r"task2\.json is not valid JSON"),
         ("an older results layout", r"task2\.json was written by an older version"),
     ],
@@ -170,11 +169,11 @@ def test_a_full_run_is_one_consistent_set_that_make_keeps(full_task2) -> None:
 def test_a_broken_set_is_named_rerun_by_make_and_refused_by_the_build(
     damage: str, problem: str, full_task2: utils.OutputFolders, tmp_path: Path, capsys
 ) -> None:
-    figure, results = full_task2.figures / "task2c_accuracy.png", full_task2.results / "task2.json"
+    figure, results = full_task2.figures / "task2e_shuffle.png", full_task2.results / "task2.json"
     if damage == "delete a figure":
         figure.unlink()
     elif damage == "swap in another run's figure":
-        figure.write_bytes((full_task2.figures / "task2b_loss.png").read_bytes())
+        figure.write_bytes((full_task2.figures / "task2b_curves.png").read_bytes())
     elif damage == "truncate the results":
         results.write_text(results.read_text()[:100])
     else:

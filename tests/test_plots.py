@@ -56,13 +56,7 @@ def fake_run(epochs: int = 10, l2_lambda: float = 0.0, seed: int = 0) -> Run:
 
 def loss_and_accuracy() -> plt.Figure:
     run = fake_run()
-    fig, axes = plots.titled_figure("Loss and accuracy\nsettings", ("Loss", "Accuracy"))
-    plots.plot_loss(axes[0], run)
-    plots.plot_accuracy(axes[1], run)
-    for ax in axes:
-        plots.mark_stop(ax, run)
-    plots.legend_below(fig, columns=2)
-    return fig
+    return plots.loss_and_accuracy("Loss and accuracy\nsettings", run, stopped=run)
 
 
 def single_loss() -> plt.Figure:

@@ -114,7 +114,9 @@ def test_text_carries_the_numbers_of_the_results(
             for name in rh.load_task("task4").runs
         },
         "task5_search": {
-            name: ("train_accuracy", "val_accuracy") for name in rh.load_task("task5_search").runs
+            run["name"]: ("train_accuracy", "val_accuracy")
+            for run in rh.load_task("task5_search").runs.values()
+            if run["role"] == "ablation"
         },
     }
     formats = {"test_loss": rh.loss_value, "weight_norm": rh.number}
@@ -178,13 +180,15 @@ def test_pdf_export(report_pdf: Path) -> None:
     assert document.startswith(b"%PDF") and document.rstrip().endswith(b"%%EOF")
     assert len(document) > 200_000  # the figures are embedded
     subprocess.run(["pdftotext", "-layout", "report.pdf"], cwd=report_pdf.parent, check=True)
-    text = (report_pdf.parent / "report.txt").read_text()
+    text = (report_pdf.parent / "report.txt").read_text(encoding="utf-8")
     assert rh.percent(PLANTED_TEST_ACCURACY) in text
     for heading in ("Task 1a", "Task 2e", "Task 3d", "Task 4e", "Task 5d", "References"):
         assert heading in text, heading
     assert "??" not in text and "{eval}" not in text and "{width" not in text
     assert re.search(r"Figure \d+:", text) and re.search(r"Table \d+:", text)
-    info = subprocess.run(["pdfinfo", "report.pdf"], cwd=tmp_path, capture_output=True, text=True)
+    info = subprocess.run(
+        ["pdfinfo", "report.pdf"], cwd=report_pdf.parent, capture_output=True, text=True, check=True
+    )
     pages = int(re.search(r"^Pages:\s+(\d+)", info.stdout, re.MULTILINE).group(1))
     assert pages <= 12, f"the report has {pages} pages; a model answer fits in about 10"
 

@@ -40,12 +40,12 @@ TASKS = {
     "task2": (
         task2,
         ["no_shuffle", "early_stopping", "shuffle"],
-        ["task2b_loss", "task2c_accuracy", "task2d_early_stopping", "task2e_shuffle"],
+        ["task2b_curves", "task2e_shuffle"],
     ),
     "task3": (
         task3,
         ["early_stopping", "no_early_stopping"],
-        ["task3b_loss", "task3c_accuracy", "task3d_overfitting"],
+        ["task3b_curves", "task3d_overfitting"],
     ),
     "task4": (
         task4,
