@@ -165,15 +165,15 @@ def plot_loss(ax: plt.Axes, run: Run, label: str = "") -> None:
         color="C0",
         label=f"{label}training (moving average over one epoch, {window} steps)",
     )
-    ax.plot(*series(run.val_history["loss"]), color="C1", label=f"{label}validation")
+    ax.plot(*series(run.val_history["loss"]), color="C1", label=f"{label}validation (whole set)")
     ax.set(xlabel="training step", ylabel="cross-entropy loss (log scale)")
     log_axis(ax)
 
 
 def plot_accuracy(ax: plt.Axes, run: Run) -> None:
     """Training and validation accuracy at each validation point, on a logit scale."""
-    ax.plot(*series(run.train_history["accuracy"]), color="C0", label="training")
-    ax.plot(*series(run.val_history["accuracy"]), color="C1", label="validation")
+    ax.plot(*series(run.train_history["accuracy"]), color="C0", label="training (whole set)")
+    ax.plot(*series(run.val_history["accuracy"]), color="C1", label="validation (whole set)")
     ax.set(xlabel="training step", ylabel="accuracy (logit scale)")
     logit_axis(ax)
 
