@@ -5,6 +5,10 @@ Runs: no shuffling and no early stopping (figures 2b, 2c), early stopping (2d), 
 
 from __future__ import annotations
 
+import require_python  # noqa: F401 (first: an older Python stops here, in one line)
+
+# isort: split
+
 import plots
 import utils
 from dataloaders import load_binary_dataset
