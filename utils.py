@@ -396,7 +396,7 @@ def write_output_set(
         with _signals_held():
             for staged, final in moves:
                 os.chmod(staged, NEW_FILE_MODE)
-                os.replace(staged, final)
+                replace(staged, final)
     return [final for _, final in moves]
 
 
@@ -483,13 +483,19 @@ def atomic_write(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
         with os.fdopen(fd, mode, encoding=encoding) as file:
             yield file
         os.chmod(temporary, NEW_FILE_MODE)  # mkstemp makes the file private (0600)
-        try:
-            os.replace(temporary, path)
-        except PermissionError as exc:
-            raise OutputError(
-                f"cannot replace {path} ({exc.strerror}): close the program that has it open "
-                "(a PDF viewer?) or make it writable, then run again"
-            ) from exc
+        replace(Path(temporary), path)
+
+
+def replace(source: Path, target: Path) -> None:
+    """Move `source` over `target`; OutputError, naming `target`, if `target` cannot be replaced
+    (on Windows: a file that another program, such as a viewer, holds open)."""
+    try:
+        os.replace(source, target)
+    except PermissionError as exc:
+        raise OutputError(
+            f"cannot replace {target} ({exc.strerror}): close the program that has it open (a "
+            "PDF or image viewer?) or make it writable, then run again"
+        ) from exc
 
 
 def _remove_if_present(path: Path) -> None:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pytest
 
 import build_report
@@ -194,6 +195,29 @@ def test_a_signal_as_the_staging_folder_appears_leaves_nothing_behind(
     with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
         utils.write_output_set("task2", folders, [], [], quick=True)
     assert sorted(tmp_path.rglob("*")) == [folders.figures, folders.results]
+
+
+def test_a_figure_held_open_by_a_viewer_is_named_and_no_staging_folder_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows refuses to replace a file another program holds open: one line names it."""
+    folders = utils.OutputFolders(tmp_path / "figures", tmp_path / "results")
+    folders.check_writable()
+    replace = os.replace
+
+    def locked(source, target) -> None:
+        if Path(target).name == "a.pdf":
+            raise PermissionError(13, "Permission denied")
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", locked)
+    figure = plt.figure()
+    with pytest.raises(utils.OutputError) as error:
+        utils.write_output_set("task2", folders, [(figure, "a.png")], [], quick=True)
+    plt.close(figure)
+    assert str(error.value).startswith(f"cannot replace {folders.figures / 'a.pdf'} (Permission")
+    assert not (folders.results / "task2.json").exists()  # the set is not claimed complete
+    assert leftovers(tmp_path) == []
 
 
 @pytest.fixture

@@ -241,7 +241,7 @@ def test_a_report_held_open_by_another_program_is_named_and_left_whole(
     message = one_line_error(["--output", str(output)])
     assert message == (
         f"build_report.py: error: cannot replace {output} (Permission denied): close the "
-        "program that has it open (a PDF viewer?) or make it writable, then run again"
+        "program that has it open (a PDF or image viewer?) or make it writable, then run again"
     )
     assert output.read_bytes() == b"%PDF old"
     assert list(tmp_path.iterdir()) == [output]  # no temporary file left beside it
