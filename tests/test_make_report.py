@@ -32,12 +32,14 @@ def test_tasks_run_side_by_side_one_blas_thread_each_output_whole_as_each_ends(
     programs["slow"] = (
         "import os, pathlib, time\n"
         f"while not pathlib.Path({str(started)!r}).exists(): time.sleep(0.05)\n"
+        "time.sleep(1)  # the fast one ends meanwhile\n"
         "print('slow: one'); print('slow: two', os.environ['OPENBLAS_NUM_THREADS'])\n"
     )
     programs["fast"] = f"import pathlib; pathlib.Path({str(started)!r}).touch(); print('fast')\n"
     assert make_report.run_tasks(["slow", "fast"], jobs=2) == []
     printed = capfd.readouterr().out
-    # The slow one waited for the fast one to start: they ran at the same time.
+    # The slow one waited for the fast one to start (they ran at the same time) and ended
+    # after it: each one's output comes whole, when it ends.
     assert printed.index("fast\n") < printed.index("slow: one\nslow: two 1\n")
 
 
