@@ -322,42 +322,30 @@ def _staging(folder: Path) -> Iterator[Path]:
 
 @contextmanager
 def _signals_held() -> Iterator[None]:
-    """Hold back the STOP_SIGNALS for the block; they arrive right after it.
+    """Hold back the STOP_SIGNALS for the block: the first that arrives is raised after it.
 
-    Where the platform can block signals (POSIX), they are blocked; elsewhere (Windows) they
-    are caught for the block by a handler that notes them, and raised again after it.
+    For the block, their handlers are replaced by one that only notes them. This works on every
+    platform, and whichever thread the system hands a signal to: Python runs the handlers in the
+    main thread. (Blocking them with pthread_sigmask, where it exists, blocks them only for the
+    thread that calls it: a signal for the process then reaches another thread, such as tqdm's
+    monitor, and its handler still runs in the main thread, in the block.) Only the main thread
+    may change handlers: elsewhere the block runs as it is, and signals stop the main thread.
     """
-    if hasattr(signal, "pthread_sigmask"):
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-        try:
-            yield
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-    else:
-        with _signals_deferred():
-            yield
-
-
-@contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Note the STOP_SIGNALS that arrive during the block and raise the first after it."""
     if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread handles signals, and may set handlers
+        yield
         return
     arrived: list[int] = []
-    # A handler set outside Python (None) cannot be put back: such a signal is not deferred.
-    previous = {
-        signum: handler
-        for signum in STOP_SIGNALS
-        if (handler := signal.getsignal(signum)) is not None
-    }
 
     def note(signum: int, frame: object) -> None:
         arrived.append(signum)
 
-    for signum in previous:
-        signal.signal(signum, note)
+    previous = {}
     try:
+        for signum in STOP_SIGNALS:
+            handler = signal.getsignal(signum)
+            if handler is not None:  # None: set outside Python, it could not be put back
+                previous[signum] = handler
+                signal.signal(signum, note)
         yield
     finally:
         for signum, handler in previous.items():
@@ -377,8 +365,8 @@ def write_output_set(
 
     Everything is first written into hidden staging folders, then moved into place with the
     JSON last; the JSON records each figure's SHA-256, so that `output_set_problem` can tell a
-    set that an interruption (even kill -9) split. The moves run with Ctrl-C, SIGTERM and SIGHUP
-    held back, so those always leave either the complete old set or the complete new one.
+    set that an interruption (even kill -9) split. The moves run with the STOP_SIGNALS held
+    back, so those always leave either the complete old set or the complete new one.
     """
     results = {"schema": RESULTS_SCHEMA, "task": task, "quick": quick, "figures": {}}
     with _staging(folders.figures) as figure_stage, _staging(folders.results) as result_stage:

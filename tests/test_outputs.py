@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -153,32 +154,38 @@ def test_a_run_killed_outright_leaves_the_old_set_and_its_debris_is_cleared(
     assert snapshot(folders) != before
 
 
-# How a platform holds the stop signals back: blocked (POSIX), or noted and raised again after
-# the block (where there is no pthread_sigmask: Windows).
-HOLDS = ["blocked", "deferred"]
-
-
-@pytest.fixture(params=HOLDS)
-def hold(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Each way of holding signals back; SIGTERM stops the test's process as it stops a run."""
-    if request.param == "deferred":
-        monkeypatch.delattr(signal, "pthread_sigmask", raising=False)  # absent on Windows
+@pytest.fixture
+def sigterm_stops() -> Iterator[None]:
+    """SIGTERM stops the test's process as it stops a task script (run_main's handler)."""
     previous = signal.signal(signal.SIGTERM, utils._stop_on_signal)
-    yield request.param
+    yield
     signal.signal(signal.SIGTERM, previous)
 
 
-def test_signals_held_back_arrive_right_after_the_block(hold: str) -> None:
-    done = []
-    with pytest.raises(KeyboardInterrupt, match="SIGTERM"), utils._signals_held():
-        signal.raise_signal(signal.SIGTERM)
-        done.append("the rest of the block")
+@pytest.mark.parametrize("sender", ["this thread", "the process, beside another thread"])
+def test_signals_held_back_arrive_right_after_the_block(sender: str, sigterm_stops) -> None:
+    """Also when the system hands the signal to another thread (tqdm's monitor thread runs
+    beside a task's main thread): its handler would still run in the main thread."""
+    done, stop = [], threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"), utils._signals_held():
+            if sender == "this thread":
+                signal.raise_signal(signal.SIGTERM)
+            else:
+                os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)  # time for the handler to run, were it not held back
+            done.append("the rest of the block")
+    finally:
+        stop.set()
+        other.join()
     assert done == ["the rest of the block"]
     assert signal.getsignal(signal.SIGTERM) is utils._stop_on_signal
 
 
 def test_a_signal_as_the_staging_folder_appears_leaves_nothing_behind(
-    hold: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sigterm_stops, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The race a real run loses now and then, made certain: the stop signal arrives the
     instant tempfile.mkdtemp has made the folder, before the run could arrange its removal."""
