@@ -1,9 +1,13 @@
 # `make report` builds everything from a fresh clone; `make test` runs the test suite.
+# Both set up what they need first; make_report.py does the rest, the same on every platform
+# (README: set-up without make).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# What a student needs (tasks, report, JupyterLab), and what the tests need besides.
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 
 # Offline copy of MNIST: use ../shared/mnist when MNIST_DIR is not set and that folder exists.
 ifeq ($(MNIST_DIR),)
@@ -12,40 +16,33 @@ export MNIST_DIR := $(abspath ../shared/mnist)
 endif
 endif
 
-# The task scripts are independent: `make figures` runs as many at once as there are cores,
-# each with one BLAS thread: two scripts with two BLAS threads each on two cores slow each
-# other down twenty times over (tasks 3 and 4 side by side: 239 s, against 11 s with one
-# thread each). One thread costs a script that runs alone about a fifth of its speed.
-JOBS := $(shell nproc 2>/dev/null || echo 1)
-TASK := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python
-
-# What every task script runs on; a change to any of it re-runs the scripts.
-CORE := dataloaders.py mnist_files.py trainer.py experiment.py utils.py plots.py \
-	logistic_regression.py softmax_regression.py $(STAMP)
-# Where the scripts write results (the environment variable RESULTS_DIR moves them).
-RESULTS_DIR ?= results
-# Longest first, so that the scripts running side by side finish at about the same time.
-RESULTS := $(addprefix $(RESULTS_DIR)/,task5_search.json task4.json task3.json task5.json \
-	task2.json)
 TEX_PACKAGES := texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc
+# The browser test drives Debian's Chromium through chromedriver; the PDF tests read the PDF
+# with pdftotext.
+TEST_PACKAGES := chromium chromium-driver poppler-utils
 
-.PHONY: report figures notebook git-filter test lint tex clean
+.PHONY: report figures notebook git-filter test lint tex test-tools clean
 
-# The report is rebuilt every time (the notebook executes in about 15 s); the task scripts
-# run only when their results are missing or older than their code.
-report: figures tex
-	$(BIN)/python build_report.py
+# The task scripts whose outputs are missing, incomplete, inconsistent or older than their code
+# run again (as many at once as there are cores, one BLAS thread each), then the report is
+# built (the notebook executes in about 15 s).
+report: $(STAMP) tex
+	$(BIN)/python make_report.py
 
-# A task whose outputs are missing, incomplete or inconsistent (an interrupted run, a figure
-# deleted by hand) runs again, as does one whose results are older than its code.
+# Only the stale task scripts.
 figures: $(STAMP)
-	@$(BIN)/python check_outputs.py --mark-stale
-	@$(MAKE) --no-print-directory --jobs=$(JOBS) --output-sync=target $(RESULTS)
+	$(BIN)/python make_report.py --tasks-only
 
+# The Python version is checked before anything is installed: one line if it is too old.
 $(STAMP): requirements.txt
+	@$(PYTHON) require_python.py
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt
 	@$(MAKE) --no-print-directory git-filter
+	touch $@
+
+$(DEV_STAMP): requirements-dev.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 # Notebooks are committed without outputs: .gitattributes sends *.ipynb through the nbstripout
@@ -67,31 +64,33 @@ git-filter:
 notebook: $(STAMP)
 	$(BIN)/jupyter lab report.ipynb $(if $(filter 0,$(shell id -u)),--allow-root)
 
-$(RESULTS_DIR)/task2.json: task2.py $(CORE)
-	$(TASK) task2.py
-$(RESULTS_DIR)/task3.json: task3.py $(CORE)
-	$(TASK) task3.py
-$(RESULTS_DIR)/task4.json: task4.py task3.py $(CORE)
-	$(TASK) task4.py
-$(RESULTS_DIR)/task5.json: task5.py task5_figures.py two_layer_network.py $(CORE)
-	$(TASK) task5.py
-# The hyperparameter search of task 5 (about a minute): run once, then only when the code changes.
-$(RESULTS_DIR)/task5_search.json: task5.py task5_figures.py two_layer_network.py $(CORE)
-	$(TASK) task5.py --search
-
-# xelatex and pandoc for the PDF: installed with apt-get when missing and run as root.
-tex:
-	@if command -v xelatex >/dev/null && command -v pandoc >/dev/null; then :; \
+# Programs from the system, installed with apt-get when missing and make runs as root;
+# otherwise one line names them. xelatex and pandoc make the PDF (the report tests need them
+# too); Chromium, chromedriver and pdftotext are for the tests.
+TEX_FOUND := command -v xelatex && command -v pandoc
+TEX_MISSING := xelatex or pandoc (for the PDF)
+TEST_FOUND := { command -v chromium || command -v chromium-browser; } && command -v chromedriver \
+	&& command -v pdftotext
+TEST_MISSING := Chromium or chromedriver or pdftotext (for the tests)
+define install_or_name
+	@if { $($(1)_FOUND); } >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEX_PACKAGES); \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $($(1)_PACKAGES); \
 	else \
-		echo "xelatex or pandoc is missing; install them with: sudo apt-get install $(TEX_PACKAGES)"; \
+		echo "$($(1)_MISSING) is missing; install with: sudo apt-get install $($(1)_PACKAGES) (other systems: docs/setup.md)"; \
 	fi
+endef
 
-test: $(STAMP) tex
+tex:
+	$(call install_or_name,TEX)
+
+test-tools:
+	$(call install_or_name,TEST)
+
+test: $(DEV_STAMP) tex test-tools
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 

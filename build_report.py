@@ -14,6 +14,10 @@ needs no network. The output file is written atomically; report.ipynb itself is 
 
 from __future__ import annotations
 
+import require_python  # noqa: F401 (first: an older Python stops here, in one line)
+
+# isort: split
+
 import argparse
 import re
 import shutil
@@ -38,6 +42,12 @@ NOTEBOOK = ROOT / "report.ipynb"
 TITLE_BLOCK = ROOT / "report_metadata.toml"
 LATEX_TOOLS = ("pandoc", "xelatex")
 TEX_PACKAGES = "texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc"
+# How to install pandoc and xelatex, by platform (docs/setup.md says more).
+LATEX_INSTALL = {
+    "linux": f"Debian/Ubuntu: sudo apt-get install {TEX_PACKAGES}",
+    "darwin": "macOS: brew install pandoc and brew install --cask mactex-no-gui",
+    "win32": "Windows: MiKTeX from miktex.org and pandoc from pandoc.org",
+}
 CELL_TIMEOUT_SECONDS = 300
 # The title block as committed: a student replaces these with their own.
 PLACEHOLDERS = {"course": "Course name", "authors": ["First Author", "Second Author"]}
@@ -210,19 +220,27 @@ def build(
     tools = missing_latex_tools()
     pdf = not html and not tools
     if not html and tools:
+        how = LATEX_INSTALL.get(sys.platform, LATEX_INSTALL["linux"])
         print(
             f"build_report.py: {' and '.join(tools)} not found, so writing HTML instead of PDF. "
-            f"For the PDF install them (Debian/Ubuntu: sudo apt-get install {TEX_PACKAGES}) "
-            "and run `make report` again.",
+            f"For the PDF install them ({how}; conda: conda install -c conda-forge pandoc; "
+            "see docs/setup.md) and run again.",
             file=sys.stderr,
         )
     output = output or ROOT / ("report.pdf" if pdf else "report.html")
+    try:
+        utils.check_can_write(output)  # before the notebook runs, not after
+    except utils.OutputError as exc:
+        raise ReportError(f"{exc}, e.g. with --output PATH") from exc
     notebook = read_report(source, title_block)
     execute(notebook, source.parent)
     drop_stderr(notebook)
     document = export(notebook, pdf, source.parent)
-    with atomic_write(output, "wb") as file:
-        file.write(document)
+    try:
+        with atomic_write(output, "wb") as file:
+            file.write(document)
+    except utils.OutputError as exc:
+        raise ReportError(str(exc)) from exc
     stale_pdf = output.with_suffix(".pdf")
     if not pdf and stale_pdf.exists():
         stale_pdf.unlink()  # an older build's PDF would contradict the HTML just written

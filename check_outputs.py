@@ -1,40 +1,82 @@
-"""Check that each task's results and figures are one complete set, written by a full run.
+"""Which tasks must run again: their outputs are not one complete set from a full run of the
+current code.
 
-    python check_outputs.py [--mark-stale]
+    python check_outputs.py
 
 Prints a line for each task whose outputs are missing, incomplete, from a --quick trial, from
-an older version of the scripts, or inconsistent (a figure drawn by another run than the
-results file beside it), with the command that makes them anew. With --mark-stale it dates
-those results files back to 1970, so that make sees them as older than their code and runs
-their scripts again (`make figures` does this first); nothing is deleted.
+an older version of the scripts, inconsistent (a figure drawn by another run than the results
+file beside it) or older than the code that makes them, with the command that makes them anew.
+make_report.py (`make report`, `make figures`) runs exactly those tasks.
 """
 
 from __future__ import annotations
 
+import require_python  # noqa: F401 (first: an older Python stops here, in one line)
+
+# isort: split
+
 import argparse
-import os
+import ast
+from pathlib import Path
 
 import utils
 from report_helpers import REPORT_TASKS
 
+# Besides the code: a change of the requirements (new versions of NumPy, ...) re-runs every task.
+REQUIREMENTS = utils.REPO / "requirements.txt"
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--mark-stale", action="store_true", help="date stale results files back for make"
-    )
-    args = parser.parse_args(argv)
-    folders = utils.OutputFolders.for_run(quick=False)
-    for folder in (folders.figures, folders.results):
-        utils.remove_leftovers(folder)
+
+def code_files(task: str) -> list[Path]:
+    """The script of `task` ("task5_search": task5.py) and every module of this repository it
+    imports, directly or through another, found by reading their import statements."""
+    found: set[Path] = set()
+    todo = [task.partition("_")[0]]
+    while todo:
+        path = utils.REPO / f"{todo.pop()}.py"
+        if path in found or not path.is_file():
+            continue  # a module from elsewhere (the standard library, NumPy, ...)
+        found.add(path)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                todo += [alias.name.partition(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                todo.append(node.module.partition(".")[0])
+    return sorted(found)
+
+
+def newer_input(task: str, results: Path) -> Path | None:
+    """A file that `task`'s outputs depend on and that changed after `results` was written."""
+    written = results.stat().st_mtime
+    for path in [*code_files(task), REQUIREMENTS]:
+        if path.is_file() and path.stat().st_mtime > written:
+            return path
+    return None
+
+
+def stale_tasks(folders: utils.OutputFolders | None = None) -> dict[str, str]:
+    """The tasks of the report that must run again, each with what is wrong with its outputs."""
+    folders = folders or utils.OutputFolders.for_run(quick=False)
+    stale = {}
     for task in REPORT_TASKS:
         problem = utils.output_set_problem(task, folders)
         if problem is None:
-            continue
+            results = folders.results / f"{task}.json"
+            newer = newer_input(task, results)
+            if newer is not None:
+                problem = f"{results} is older than {newer.name}"
+        if problem is not None:
+            stale[task] = problem
+    return stale
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.parse_args(argv)
+    folders = utils.OutputFolders.for_run(quick=False)
+    for folder in (folders.figures, folders.results):
+        utils.remove_leftovers(folder)
+    for task, problem in stale_tasks(folders).items():
         print(f"{problem}: `{utils.rerun_command(task)}` will make them anew")
-        results = folders.results / f"{task}.json"
-        if args.mark_stale and results.is_file():
-            os.utime(results, (0, 0))
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def _check_sha256sums(folder: Path) -> None:
     listing = folder / "SHA256SUMS"
     if not listing.is_file():
         return
-    for number, line in enumerate(listing.read_text().splitlines(), start=1):
+    for number, line in enumerate(listing.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         match = _GNU_LINE.fullmatch(line.strip()) or _BSD_LINE.fullmatch(line.strip())

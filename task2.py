@@ -6,6 +6,10 @@ figure), shuffling (2e).
 
 from __future__ import annotations
 
+import require_python  # noqa: F401 (first: an older Python stops here, in one line)
+
+# isort: split
+
 import plots
 import utils
 from dataloaders import load_binary_dataset

@@ -6,6 +6,10 @@ see whether and where the model overfits (3d).
 
 from __future__ import annotations
 
+import require_python  # noqa: F401 (first: an older Python stops here, in one line)
+
+# isort: split
+
 import plots
 import utils
 from dataloaders import Splits, load_full_mnist

@@ -9,19 +9,24 @@ same inputs, trained the same way, with the same seeds (the comparison of Task 5
 all of them (results/task5.json). Figures, from the first seed: training curves, the test
 confusion matrix, misclassified test digits, and shifted training digits.
 
---search first chooses the defaults again on the validation split, with one seed and without
+--search chooses the defaults again on the validation split, with one seed and without
 reading the test split: the network for each maximal shift and learning rate of SEARCH_GRID,
 softmax regression for each learning rate of SOFTMAX_SEARCH_GRID, and each pick again with one
 ingredient left out at a time (ABLATIONS, SOFTMAX_ABLATIONS: what each one is worth). It writes
-those runs to results/task5_search.json, then trains and tests its picks as the default run does.
+those runs to results/task5_search.json only, and prints the flags that train and test its
+picks: the default run trains the defaults, which are the picks of the full search.
 """
 
 from __future__ import annotations
 
+import require_python  # noqa: F401 (first: an older Python stops here, in one line)
+
+# isort: split
+
 import argparse
 import functools
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
@@ -157,6 +162,11 @@ def train(name: str, inputs: Inputs, settings: Settings, recipe: Recipe, role: s
     )
 
 
+def rank(record: dict) -> tuple[float, float]:
+    """The search's order of runs: by validation accuracy, ties broken by the lower loss."""
+    return record["val_accuracy"], -record["val_loss"]
+
+
 def search(
     inputs: Inputs, settings: Settings, recipe: Recipe, grid: dict[str, tuple]
 ) -> tuple[list[Run], Settings, Recipe]:
@@ -178,11 +188,25 @@ def search(
         name = f"search_{model}_shift{candidate.max_shift}_lr{candidate_settings.learning_rate:g}"
         run = train(name, inputs, candidate_settings, candidate, role="search")
         candidates.append((run, candidate_settings, candidate))
-    best, best_settings, best_recipe = max(
-        candidates, key=lambda c: (c[0].record["val_accuracy"], -c[0].record["val_loss"])
-    )
+    best, best_settings, best_recipe = max(candidates, key=lambda c: rank(c[0].record))
     print(f"search: picked {best.record['name']} (highest validation accuracy)")
     return [run for run, _, _ in candidates], best_settings, best_recipe
+
+
+def search_flags(learning_rate: float, max_shift: int, softmax_learning_rate: float) -> list[str]:
+    """The flags of task5.py for the settings that --search chooses."""
+    return [
+        *("--lr", f"{learning_rate:g}", "--max-shift", str(max_shift)),
+        *("--softmax-lr", f"{softmax_learning_rate:g}"),
+    ]
+
+
+def pick_flags(records: Sequence[dict]) -> list[str]:
+    """The flags of task5.py that train the picks of the search whose runs are `records`."""
+    searched = [record for record in records if record["role"] == "search"]
+    network = max((r for r in searched if r["model"] == "network"), key=rank)
+    softmax = max((r for r in searched if r["model"] == "softmax"), key=rank)
+    return search_flags(network["learning_rate"], network["max_shift"], softmax["learning_rate"])
 
 
 def train_seeds(
@@ -223,6 +247,12 @@ def make_parser() -> argparse.ArgumentParser:
         help="L2 weight decay lambda (default %(default)s)",
     )
     parser.add_argument(
+        "--softmax-lr",
+        type=utils.positive_float,
+        default=SOFTMAX_LEARNING_RATE,
+        help="learning rate of softmax regression on the same inputs (default %(default)s)",
+    )
+    parser.add_argument(
         "--max-shift",
         type=utils.non_negative_int,
         default=MAX_SHIFT,
@@ -243,9 +273,10 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--search",
         action="store_true",
-        help="first train a grid of maximal shifts and learning rates (replacing --max-shift "
-        "and --lr), the pick without each of its ingredients, and softmax regression with "
-        "several learning rates, without reading the test split; then train and test the picks",
+        help="instead of the default run, train a grid of maximal shifts and learning rates "
+        "(replacing --max-shift and --lr), softmax regression with several learning rates "
+        "(replacing --softmax-lr) and each pick without each of its ingredients, without "
+        "reading the test split (results/task5_search.json)",
     )
     return parser
 
@@ -265,20 +296,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     data = utils.prepare_data(parser, args, load_full_mnist, num_classes=NUM_CLASSES)
     inputs = functools.cache(functools.partial(prepare_inputs, data))
-    softmax_settings = replace(settings, learning_rate=SOFTMAX_LEARNING_RATE)
-    softmax_recipe = replace(recipe, model="softmax")
     if args.search:
-        grid = QUICK_SEARCH_GRID if args.quick else SEARCH_GRID
-        runs, settings, recipe = search(inputs, settings, recipe, grid)
-        softmax_recipe = replace(recipe, model="softmax")
-        softmax_runs, softmax_settings, _ = search(
-            inputs, settings, softmax_recipe, SOFTMAX_SEARCH_GRID
-        )
-        runs += softmax_runs
-        for name, change in [*ABLATIONS.items(), *SOFTMAX_ABLATIONS.items()]:
-            picked = (softmax_settings, softmax_recipe) if "softmax" in name else (settings, recipe)
-            runs.append(train(name, inputs, picked[0], replace(picked[1], **change), "ablation"))
-        utils.finish("task5_search", folders, [], runs, args)
+        run_search(inputs, settings, recipe, folders, args)
+        return
+    softmax_settings = replace(settings, learning_rate=args.softmax_lr)
+    softmax_recipe = replace(recipe, model="softmax")
     finals = train_seeds("final", inputs, settings, recipe, "final", args.seeds)
     comparisons = train_seeds(
         "softmax", inputs, softmax_settings, softmax_recipe, "comparison", args.seeds
@@ -290,6 +312,35 @@ def main(argv: list[str] | None = None) -> None:
     figures = draw_figures(final, data, test_outputs, confusion)
     figures.append((plot_augmented(inputs(recipe.deskew), recipe.max_shift), "task5_augmented.png"))
     utils.finish("task5", folders, figures, [*finals, *comparisons], args)
+
+
+def run_search(
+    inputs: Inputs,
+    settings: Settings,
+    recipe: Recipe,
+    folders: utils.OutputFolders,
+    args: argparse.Namespace,
+) -> None:
+    """The search, its picks' ablations, results/task5_search.json, and the picks' flags."""
+    grid = QUICK_SEARCH_GRID if args.quick else SEARCH_GRID
+    runs, settings, recipe = search(inputs, settings, recipe, grid)
+    softmax_recipe = replace(recipe, model="softmax")
+    softmax_runs, softmax_settings, _ = search(
+        inputs, settings, softmax_recipe, SOFTMAX_SEARCH_GRID
+    )
+    runs += softmax_runs
+    for name, change in [*ABLATIONS.items(), *SOFTMAX_ABLATIONS.items()]:
+        picked = (softmax_settings, softmax_recipe) if "softmax" in name else (settings, recipe)
+        runs.append(train(name, inputs, picked[0], replace(picked[1], **change), "ablation"))
+    utils.finish("task5_search", folders, [], runs, args)
+    flags = pick_flags([run.record for run in runs])
+    if flags == search_flags(LEARNING_RATE, MAX_SHIFT, SOFTMAX_LEARNING_RATE):
+        print("search: the picks are the defaults, which `python task5.py` trains and tests")
+    else:
+        print(
+            "search: the picks are not the defaults; `python task5.py "
+            f"{' '.join(flags)}` trains and tests them (with the other flags given here)"
+        )
 
 
 if __name__ == "__main__":

@@ -23,13 +23,17 @@ from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SCRIPTS = ("task4.py", "task3.py", "task5.py", "task2.py")  # longest first, as in the Makefile
-ONE_BLAS_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+SCRIPTS = ("task4.py", "task3.py", "task5.py", "task2.py")  # longest first, as make_report.py
 sys.path.insert(0, str(REPO))
+
+import require_python  # noqa: E402, F401 (first: an older Python stops here, in one line)
+
+# isort: split
 
 import utils  # noqa: E402
 from dataloaders import Splits, load_binary_dataset, load_full_mnist  # noqa: E402
 from logistic_regression import BinaryModel  # noqa: E402
+from make_report import ONE_BLAS_THREAD  # noqa: E402
 from softmax_regression import SoftmaxModel  # noqa: E402
 from trainer import BaseTrainer, Validation  # noqa: E402
 

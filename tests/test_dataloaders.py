@@ -111,7 +111,8 @@ def test_sha256sums_mismatch_is_reported(tmp_path: Path) -> None:
     folder = write_mnist_folder(tmp_path / "mnist")
     good = hashlib.sha256((folder / "t10k-labels-idx1-ubyte.gz").read_bytes()).hexdigest()
     (folder / "SHA256SUMS").write_text(
-        f"{good}  t10k-labels-idx1-ubyte.gz\n{'0' * 64}  train-images-idx3-ubyte.gz\n"
+        f"{good}  t10k-labels-idx1-ubyte.gz\n{'0' * 64}  train-images-idx3-ubyte.gz\n",
+        encoding="utf-8",
     )
     with pytest.raises(MNISTError, match=r"train-images-idx3-ubyte\.gz: checksum mismatch"):
         find_data_dir(folder)
@@ -123,13 +124,13 @@ def test_sha256sums_in_the_bsd_format_are_checked(tmp_path: Path) -> None:
         f"SHA256 ({name}) = {hashlib.sha256((folder / name).read_bytes()).hexdigest()}"
         for name in mnist_files.MNIST_FILES
     ]
-    (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert find_data_dir(folder) == folder
     lines[0] = f"SHA256 (train-images-idx3-ubyte.gz) = {'0' * 64}"
-    (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(MNISTError, match=r"train-images-idx3-ubyte\.gz: checksum mismatch"):
         find_data_dir(folder)
-    (folder / "SHA256SUMS").write_text("not a checksum\n")
+    (folder / "SHA256SUMS").write_text("not a checksum\n", encoding="utf-8")
     with pytest.raises(MNISTError, match=r"SHA256SUMS, line 1: not a SHA-256 checksum line"):
         find_data_dir(folder)
 

@@ -153,6 +153,11 @@ def test_importing_the_models_and_the_trainer_leaves_matplotlib_alone() -> None:
         "trainer, two_layer_network; print('matplotlib' in sys.modules)"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        check=True,
     )
     assert result.stdout.strip() == "False"

@@ -299,7 +299,11 @@ def test_sample_builds_to_pdf_with_values_references_and_captions(
         pytest.fail("the PDF test reads the PDF with pdftotext: apt-get install poppler-utils")
     pdf = build_report.build(sample.with_suffix(".pdf"), source=sample, allow_quick=True)
     text = subprocess.run(
-        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+        ["pdftotext", "-enc", "UTF-8", "-layout", str(pdf), "-"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        check=True,
     ).stdout
     headings = [
         "Task 1a: Gradient of the logistic-regression cost",
@@ -326,7 +330,7 @@ def test_sample_latex_has_no_overfull_lines(sample: Path, tmp_path: Path) -> Non
     latex, _ = build_report.exporter("latex").from_notebook_node(
         nb, {"metadata": {"path": str(sample.parent)}}
     )
-    (tmp_path / "sample.tex").write_text(latex)
+    (tmp_path / "sample.tex").write_text(latex, encoding="utf-8")
     for _ in range(2):  # the second run resolves the references
         subprocess.run(
             ["xelatex", "-interaction=nonstopmode", "sample.tex"],
@@ -334,7 +338,7 @@ def test_sample_latex_has_no_overfull_lines(sample: Path, tmp_path: Path) -> Non
             capture_output=True,
             check=False,
         )
-    log = (tmp_path / "sample.log").read_text(errors="replace")
+    log = (tmp_path / "sample.log").read_text(encoding="utf-8", errors="replace")
     assert not re.findall(r"^! ", log, re.MULTILINE)
     overfull = re.findall(r"Overfull \\hbox \((\d+\.?\d*)pt too wide\)", log)
     assert not [width for width in overfull if float(width) > 1.0], overfull
@@ -346,7 +350,7 @@ def test_sample_builds_to_html_with_offline_mathjax(
 ) -> None:
     html = build_report.build(
         sample.with_suffix(".html"), html=True, source=sample, allow_quick=True
-    ).read_text()
+    ).read_text(encoding="utf-8")
     assert rh.percent(planted_test_accuracy) in html
     assert "<strong>Figure 1:</strong> Cross-entropy" in html
     assert "<strong>Table 2:</strong> Softmax regression with L2" in html

@@ -84,7 +84,7 @@ def wait_until(
         if condition():
             return
         time.sleep(0.5)
-    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+    tail = log.read_text(encoding="utf-8", errors="replace")[-3000:] if log and log.exists() else ""
     pytest.fail(f"{what} within {seconds} s\n{tail}", pytrace=False)
 
 
@@ -106,12 +106,14 @@ def lab(
     settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(
-        '{"fetchNews": "false", "checkForUpdates": false}'
+        '{"fetchNews": "false", "checkForUpdates": false}', encoding="utf-8"
     )
     # Every cell rendered, not only those in view, so that the whole text can be read.
     notebook_settings = tmp_path / "settings" / "@jupyterlab" / "notebook-extension"
     notebook_settings.mkdir(parents=True)
-    (notebook_settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    (notebook_settings / "tracker.jupyterlab-settings").write_text(
+        '{"windowingMode": "none"}', encoding="utf-8"
+    )
     port, token = free_port(), secrets.token_hex(16)
     env = {
         **os.environ,
@@ -132,10 +134,10 @@ def lab(
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]  # fmt: skip
-    if os.getuid() == 0:
+    if getattr(os, "getuid", lambda: None)() == 0:  # POSIX only
         command.append("--allow-root")
     log = tmp_path / "jupyterlab.log"
-    with log.open("w") as output:
+    with log.open("w", encoding="utf-8") as output:
         server = subprocess.Popen(
             command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -143,7 +145,8 @@ def lab(
 
     def ready() -> bool:
         if server.poll() is not None:
-            pytest.fail(f"JupyterLab exited:\n{log.read_text()[-3000:]}", pytrace=False)
+            output = log.read_text(encoding="utf-8", errors="replace")[-3000:]
+            pytest.fail(f"JupyterLab exited:\n{output}", pytrace=False)
         try:
             with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
                 return True

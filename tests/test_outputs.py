@@ -1,4 +1,5 @@
-"""A task's outputs are one complete set: trial runs, interruptions, deletions and bad folders."""
+"""A task's outputs are one complete set: trial runs, interruptions, deletions and bad folders;
+on POSIX systems and on a simulated Windows."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pytest
 
 import build_report
@@ -20,11 +23,23 @@ import utils
 from experiment import Run
 
 TASK2_FIGURES = ["task2b_curves.png", "task2e_shuffle.png"]
+# PYTHONPATH for a Python that simulates Windows (tests/windows/sitecustomize.py).
+WINDOWS = {"PYTHONPATH": str(Path(__file__).parent / "windows")}
+PLATFORMS = {"posix": {}, "windows": WINDOWS}
 
 
-def start_task2(mnist_dir: Path, root: Path, *flags: str) -> subprocess.Popen:
-    """`python task2.py` writing into root/figures and root/results, as a real process."""
-    env = {**os.environ, "FIGURES_DIR": str(root / "figures"), "RESULTS_DIR": str(root / "results")}
+def start_task2(
+    mnist_dir: Path, root: Path, *flags: str, platform: str = "posix"
+) -> subprocess.Popen:
+    """`python task2.py` writing into root/figures and root/results, as a real process, on
+    this system or on a simulated Windows (`platform`)."""
+    env = {
+        **os.environ,
+        "FIGURES_DIR": str(root / "figures"),
+        "RESULTS_DIR": str(root / "results"),
+        "PYTHONIOENCODING": "utf-8",
+        **PLATFORMS[platform],
+    }
     return subprocess.Popen(
         [sys.executable, "task2.py", "--data-dir", str(mnist_dir), *flags],
         cwd=utils.REPO,
@@ -32,11 +47,14 @@ def start_task2(mnist_dir: Path, root: Path, *flags: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        encoding="utf-8",
     )
 
 
-def run_task2(mnist_dir: Path, root: Path, *flags: str) -> subprocess.CompletedProcess:
-    process = start_task2(mnist_dir, root, *flags)
+def run_task2(
+    mnist_dir: Path, root: Path, *flags: str, platform: str = "posix"
+) -> subprocess.CompletedProcess:
+    process = start_task2(mnist_dir, root, *flags, platform=platform)
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
@@ -47,9 +65,10 @@ def run_script(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, *args],
         cwd=utils.REPO,
-        env=env,
+        env={**env, "PYTHONIOENCODING": "utf-8"},
         capture_output=True,
         text=True,
+        encoding="utf-8",
         timeout=300,
     )
 
@@ -79,28 +98,39 @@ def wait_for_staged_figure(folder: Path, process: subprocess.Popen) -> None:
 
 
 def interrupt_while_writing(
-    mnist_dir: Path, root: Path, stop: Callable[[subprocess.Popen], None]
+    mnist_dir: Path,
+    root: Path,
+    stop: Callable[[subprocess.Popen], None],
+    platform: str = "posix",
 ) -> tuple[utils.OutputFolders, dict[str, bytes], subprocess.Popen, str]:
     """A quick task 2 run, then a second one (another seed) that `stop` interrupts as it writes.
 
     Returns the folders, their files after the first run, the second process and its stderr.
     """
-    run_task2(mnist_dir, root, "--quick")
+    run_task2(mnist_dir, root, "--quick", platform=platform)
     folders = utils.OutputFolders(root / "figures" / "quick", root / "results" / "quick")
     before = snapshot(folders)
-    process = start_task2(mnist_dir, root, "--quick", "--seed", "1")
+    process = start_task2(mnist_dir, root, "--quick", "--seed", "1", platform=platform)
     wait_for_staged_figure(folders.figures, process)
     stop(process)
     _, stderr = process.communicate(timeout=60)
     return folders, before, process, stderr
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+# Every stop signal of this system, and those of Windows (SIGINT, SIGTERM) on the simulation,
+# where they are held back by another means than on POSIX systems.
+STOPS = [("posix", signum) for signum in utils.STOP_SIGNALS]
+STOPS += [("windows", signal.SIGINT), ("windows", signal.SIGTERM)]
+
+
+@pytest.mark.parametrize(
+    ("platform", "signum"), STOPS, ids=[f"{p}-{signal.Signals(s).name}" for p, s in STOPS]
+)
 def test_a_run_stopped_while_writing_leaves_the_old_set_whole(
-    signum: int, mnist_dir: Path, tmp_path: Path
+    platform: str, signum: int, mnist_dir: Path, tmp_path: Path
 ) -> None:
     folders, before, process, stderr = interrupt_while_writing(
-        mnist_dir, tmp_path, lambda process: process.send_signal(signum)
+        mnist_dir, tmp_path, lambda process: process.send_signal(signum), platform
     )
     assert process.returncode == 1
     assert stderr.strip().splitlines() == [
@@ -124,6 +154,79 @@ def test_a_run_killed_outright_leaves_the_old_set_and_its_debris_is_cleared(
 
 
 @pytest.fixture
+def sigterm_stops() -> Iterator[None]:
+    """SIGTERM stops the test's process as it stops a task script (run_main's handler)."""
+    previous = signal.signal(signal.SIGTERM, utils._stop_on_signal)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.parametrize("sender", ["this thread", "the process, beside another thread"])
+def test_signals_held_back_arrive_right_after_the_block(sender: str, sigterm_stops) -> None:
+    """Also when the system hands the signal to another thread (tqdm's monitor thread runs
+    beside a task's main thread): its handler would still run in the main thread."""
+    done, stop = [], threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"), utils._signals_held():
+            if sender == "this thread":
+                signal.raise_signal(signal.SIGTERM)
+            else:
+                os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)  # time for the handler to run, were it not held back
+            done.append("the rest of the block")
+    finally:
+        stop.set()
+        other.join()
+    assert done == ["the rest of the block"]
+    assert signal.getsignal(signal.SIGTERM) is utils._stop_on_signal
+
+
+def test_a_signal_as_the_staging_folder_appears_leaves_nothing_behind(
+    sigterm_stops, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race a real run loses now and then, made certain: the stop signal arrives the
+    instant tempfile.mkdtemp has made the folder, before the run could arrange its removal."""
+    folders = utils.OutputFolders(tmp_path / "figures", tmp_path / "results")
+    folders.check_writable()
+    make_folder = utils.tempfile.mkdtemp
+
+    def make_folder_then_stop(*args, **kwargs) -> str:
+        folder = make_folder(*args, **kwargs)
+        signal.raise_signal(signal.SIGTERM)
+        return folder
+
+    monkeypatch.setattr(utils.tempfile, "mkdtemp", make_folder_then_stop)
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        utils.write_output_set("task2", folders, [], [], quick=True)
+    assert sorted(tmp_path.rglob("*")) == [folders.figures, folders.results]
+
+
+def test_a_figure_held_open_by_a_viewer_is_named_and_no_staging_folder_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows refuses to replace a file another program holds open: one line names it."""
+    folders = utils.OutputFolders(tmp_path / "figures", tmp_path / "results")
+    folders.check_writable()
+    replace = os.replace
+
+    def locked(source, target) -> None:
+        if Path(target).name == "a.pdf":
+            raise PermissionError(13, "Permission denied")
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", locked)
+    figure = plt.figure()
+    with pytest.raises(utils.OutputError) as error:
+        utils.write_output_set("task2", folders, [(figure, "a.png")], [], quick=True)
+    plt.close(figure)
+    assert str(error.value).startswith(f"cannot replace {folders.figures / 'a.pdf'} (Permission")
+    assert not (folders.results / "task2.json").exists()  # the set is not claimed complete
+    assert leftovers(tmp_path) == []
+
+
+@pytest.fixture
 def full_task2(mnist_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The outputs of a full `python task2.py` (a few seconds) in folders under tmp_path."""
     run_task2(mnist_dir, tmp_path)
@@ -132,29 +235,52 @@ def full_task2(mnist_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     return utils.OutputFolders(tmp_path / "figures", tmp_path / "results")
 
 
-def make_says_stale(folders: utils.OutputFolders) -> bool:
-    """Whether make would run task2.py again for these results (`make -q`: exit 1 if so)."""
-    target = str(folders.results / "task2.json")
-    result = subprocess.run(
-        ["make", "-q", f"RESULTS_DIR={folders.results}", target],
-        cwd=utils.REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode in (0, 1), result.stderr
-    return result.returncode == 1
-
-
-def test_a_full_run_is_one_consistent_set_that_make_keeps(full_task2) -> None:
-    results = json.loads((full_task2.results / "task2.json").read_text())
+def test_a_full_run_is_one_consistent_set_that_make_report_keeps(full_task2) -> None:
+    results = json.loads((full_task2.results / "task2.json").read_text(encoding="utf-8"))
     assert results["schema"] == utils.RESULTS_SCHEMA and results["quick"] is False
     pdfs = [name.replace(".png", ".pdf") for name in TASK2_FIGURES]
     assert sorted(results["figures"]) == sorted(TASK2_FIGURES + pdfs)
     for name, digest in results["figures"].items():
         assert utils.sha256(full_task2.figures / name) == digest
     assert utils.output_set_problem("task2", full_task2) is None
-    assert not make_says_stale(full_task2)
+    assert "task2" not in check_outputs.stale_tasks(full_task2)
     assert not (full_task2.figures / "quick").exists()
+
+
+@pytest.mark.parametrize(
+    ("changed", "stale"),
+    [
+        ("task2.py", {"task2"}),
+        ("task3.py", {"task3", "task4"}),  # task4.py imports task3.py
+        ("two_layer_network.py", {"task5", "task5_search"}),
+        ("trainer.py", {"task2", "task3", "task4", "task5", "task5_search"}),
+        ("requirements.txt", {"task2", "task3", "task4", "task5", "task5_search"}),
+        ("report_helpers.py", set()),  # the report's code: the notebook runs afresh anyway
+    ],
+)
+def test_results_older_than_their_code_are_stale(
+    changed: str, stale: set[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Which tasks run again after an edit: those whose script imports the file, at any depth."""
+    folders = utils.OutputFolders(tmp_path / "figures", tmp_path / "results")
+    folders.results.mkdir(parents=True)
+    complete = {task: None for task in check_outputs.REPORT_TASKS}
+    monkeypatch.setattr(utils, "output_set_problem", lambda task, folders: complete[task])
+    newest = max(path.stat().st_mtime for path in utils.REPO.glob("*.py"))
+    for task in check_outputs.REPORT_TASKS:
+        results = folders.results / f"{task}.json"
+        results.write_text("{}", encoding="utf-8")
+        os.utime(results, (newest + 10, newest + 10))
+    assert check_outputs.stale_tasks(folders) == {}
+    edited = utils.REPO / changed
+    original = edited.stat()
+    try:
+        os.utime(edited, (newest + 20, newest + 20))
+        found = check_outputs.stale_tasks(folders)
+    finally:
+        os.utime(edited, ns=(original.st_atime_ns, original.st_mtime_ns))
+    assert set(found) == stale
+    assert all(problem.endswith(f"is older than {changed}") for problem in found.values())
 
 
 @pytest.mark.parametrize(
@@ -175,16 +301,14 @@ def test_a_broken_set_is_named_rerun_by_make_and_refused_by_the_build(
     elif damage == "swap in another run's figure":
         figure.write_bytes((full_task2.figures / "task2b_curves.png").read_bytes())
     elif damage == "truncate the results":
-        results.write_text(results.read_text()[:100])
+        results.write_text(results.read_text(encoding="utf-8")[:100], encoding="utf-8")
     else:
-        old = json.loads(results.read_text())
-        results.write_text(json.dumps({"runs": old["runs"]}))
+        old = json.loads(results.read_text(encoding="utf-8"))
+        results.write_text(json.dumps({"runs": old["runs"]}), encoding="utf-8")
     check_outputs.main([])
     printed = capsys.readouterr().out
     assert re.search(problem + r".*`python task2\.py` will make them anew", printed)
-    assert not make_says_stale(full_task2)  # checking alone changes nothing
-    check_outputs.main(["--mark-stale"])
-    assert make_says_stale(full_task2)
+    assert re.search(problem, check_outputs.stale_tasks(full_task2)["task2"])
     with pytest.raises(build_report.ReportError) as error:
         build_report.build(output=tmp_path / "report.pdf")
     message = str(error.value)
@@ -198,7 +322,7 @@ def test_an_output_folder_that_cannot_be_written_fails_before_training(
     variable: str, mnist_dir: Path, tmp_path: Path
 ) -> None:
     blocker = tmp_path / "a file"
-    blocker.write_text("in the way")
+    blocker.write_text("in the way", encoding="utf-8")
     env = {**os.environ, "FIGURES_DIR": str(tmp_path / "f"), "RESULTS_DIR": str(tmp_path / "r")}
     env[variable] = str(blocker / "outputs")
     result = run_script("task3.py", "--data-dir", str(mnist_dir), env=env)
@@ -207,7 +331,7 @@ def test_an_output_folder_that_cannot_be_written_fails_before_training(
     assert line.startswith(f"task3.py: error: cannot write to the output folder {blocker}")
     assert f"set {variable} to a folder you can write to" in line
     assert result.stdout == ""  # nothing trained, nothing written
-    assert blocker.read_text() == "in the way"
+    assert blocker.read_text(encoding="utf-8") == "in the way"
 
 
 def test_a_penalty_that_makes_training_diverge_is_named(mnist_dir: Path, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,6 +58,7 @@ def committed_notebook() -> nbformat.NotebookNode:
         cwd=build_report.ROOT,
         capture_output=True,
         text=True,
+        encoding="utf-8",
         check=False,
     )
     if inside.returncode != 0:
@@ -66,6 +68,7 @@ def committed_notebook() -> nbformat.NotebookNode:
         cwd=build_report.ROOT,
         capture_output=True,
         text=True,
+        encoding="utf-8",
         check=True,
     )
     return nbformat.reads(committed.stdout, as_version=4)
@@ -178,7 +181,9 @@ def test_pdf_export(report_pdf: Path) -> None:
     document = report_pdf.read_bytes()
     assert document.startswith(b"%PDF") and document.rstrip().endswith(b"%%EOF")
     assert len(document) > 200_000  # the figures are embedded
-    subprocess.run(["pdftotext", "-layout", "report.pdf"], cwd=report_pdf.parent, check=True)
+    subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", "-layout", "report.pdf"], cwd=report_pdf.parent, check=True
+    )
     text = (report_pdf.parent / "report.txt").read_text(encoding="utf-8")
     assert rh.percent(PLANTED_TEST_ACCURACY) in text
     for heading in ("Task 1a", "Task 2e", "Task 3d", "Task 4e", "Task 5d", "References"):
@@ -244,7 +249,7 @@ def test_latex_stays_within_the_margins(executed: nbformat.NotebookNode, tmp_pat
     assert f"\\title{{{title_block['title']}}}" in latex
     assert title_block["authors"][0]["name"] in latex
     assert "\\begin{verbatim}" not in latex  # no code, no stray text output
-    (tmp_path / "report.tex").write_text(latex)
+    (tmp_path / "report.tex").write_text(latex, encoding="utf-8")
     subprocess.run(
         ["xelatex", "-interaction=nonstopmode", "report.tex"],
         cwd=tmp_path,
@@ -252,7 +257,7 @@ def test_latex_stays_within_the_margins(executed: nbformat.NotebookNode, tmp_pat
         capture_output=True,
         check=False,
     )
-    log = (tmp_path / "report.log").read_text(errors="replace")
+    log = (tmp_path / "report.log").read_text(encoding="utf-8", errors="replace")
     overfull = re.findall(r"Overfull \\hbox \((\d+\.?\d*)pt too wide\)", log)
     assert not [width for width in overfull if float(width) > 1.0], overfull
     assert not re.findall(r"^! ", log, re.MULTILINE)
@@ -269,12 +274,77 @@ def test_build_falls_back_to_html_without_latex(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "report.pdf").write_bytes(b"%PDF an earlier build")
     path = build_report.build(output=tmp_path / "report.html", allow_quick=True)
-    html = path.read_text()
+    html = path.read_text(encoding="utf-8")
     assert "data:image/png;base64" in html
     assert rh.percent(PLANTED_TEST_ACCURACY) in html
     errors = capsys.readouterr().err
     assert build_report.TEX_PACKAGES in errors and "removed the earlier build's" in errors
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+@pytest.fixture
+def build_without_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    """build_report.main with the results accepted, and the notebook's run and export (tested
+    above) replaced by a stand-in PDF: what is left is writing the file."""
+    monkeypatch.setattr(build_report, "check_results", lambda allow_quick: None)
+    monkeypatch.setattr(build_report, "missing_latex_tools", list)
+    monkeypatch.setattr(build_report, "execute", lambda notebook, folder: None)
+    monkeypatch.setattr(build_report, "export", lambda notebook, pdf, folder: b"%PDF new")
+
+
+def one_line_error(argv: list[str]) -> str:
+    """The message with which `python build_report.py *argv` stops (no traceback)."""
+    with pytest.raises(SystemExit) as stopped:
+        build_report.main(argv)
+    message = str(stopped.value.code)
+    assert message.startswith("build_report.py: error: ") and "\n" not in message
+    return message
+
+
+def test_a_folder_that_cannot_be_written_is_named_before_the_notebook_runs(
+    build_without_running, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only checkout: as root, chmod would not stop the writes, so the refusal is made."""
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(build_report, "execute", lambda notebook, folder: pytest.fail("ran"))
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    output = tmp_path / "report.pdf"
+    message = one_line_error(["--output", str(output)])
+    assert f"cannot write {output}: its folder {tmp_path} is not writable (Permission denied)" in (
+        message
+    )
+    assert message.endswith("make it writable or write elsewhere, e.g. with --output PATH")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_report_held_open_by_another_program_is_named_and_left_whole(
+    build_without_running, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows refuses to replace a file that a PDF viewer holds open (PermissionError)."""
+    output = tmp_path / "report.pdf"
+    output.write_bytes(b"%PDF old")
+    replace = os.replace
+
+    def locked(source, target) -> None:
+        if Path(target) == output:
+            raise PermissionError(13, "Permission denied")
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", locked)
+    message = one_line_error(["--output", str(output)])
+    assert message == (
+        f"build_report.py: error: cannot replace {output} (Permission denied): close the "
+        "program that has it open (a PDF or image viewer?) or make it writable, then run again"
+    )
+    assert output.read_bytes() == b"%PDF old"
+    assert list(tmp_path.iterdir()) == [output]  # no temporary file left beside it
+    monkeypatch.setattr(os, "replace", replace)
+    assert build_report.main(["--output", str(output)]) is None
+    assert output.read_bytes() == b"%PDF new"
 
 
 def test_quick_results_are_refused_with_the_command_to_run(
@@ -309,12 +379,12 @@ def test_failing_notebook_names_file_and_run_and_writes_nothing(
     results = tmp_path / "results"
     results.mkdir()
     for task in rh.REPORT_TASKS:
-        data = json.loads((quick_outputs[1] / f"{task}.json").read_text())
+        data = json.loads((quick_outputs[1] / f"{task}.json").read_text(encoding="utf-8"))
         if task == "task3" and damage == "drop a run":
             data["runs"] = [run for run in data["runs"] if run["name"] != "no_early_stopping"]
         elif task == "task3":
             del data["runs"][0]["val_accuracy"]
-        (results / f"{task}.json").write_text(json.dumps(data))
+        (results / f"{task}.json").write_text(json.dumps(data), encoding="utf-8")
     monkeypatch.setenv("RESULTS_DIR", str(results))
     output = tmp_path / "report.html"
     with pytest.raises(build_report.ReportError, match=message) as error:
@@ -333,7 +403,7 @@ def test_failing_notebook_names_file_and_run_and_writes_nothing(
 )
 def test_bad_title_block_is_named(tmp_path: Path, toml: str, problem: str) -> None:
     path = tmp_path / "report_metadata.toml"
-    path.write_text(toml)
+    path.write_text(toml, encoding="utf-8")
     with pytest.raises(build_report.ReportError, match=problem):
         build_report.read_title_block(path)
 

@@ -246,7 +246,7 @@ FIGURES = ["task5_curves", "task5_confusion", "task5_misclassified", "task5_augm
 def run_quick(mnist_dir: Path, *extra: str, results: str = "task5") -> list[dict]:
     task5.main(["--quick", "--data-dir", str(mnist_dir), *extra])
     path = Path(os.environ["RESULTS_DIR"]) / "quick" / f"{results}.json"
-    return json.loads(path.read_text())["runs"]
+    return json.loads(path.read_text(encoding="utf-8"))["runs"]
 
 
 def test_quick_run_writes_figures_and_three_seeds_of_each_model(
@@ -295,12 +295,19 @@ def test_flags_for_the_levers(mnist_dir: Path, output_dirs) -> None:
         assert (run["max_shift"], run["deskew"], run["cosine_decay"]) == (0, False, False)
 
 
-def test_quick_search_records_search_runs_without_test_numbers(
-    mnist_dir: Path, output_dirs
+def test_quick_search_writes_its_runs_alone_and_names_the_flags_of_its_picks(
+    mnist_dir: Path, output_dirs, capsys
 ) -> None:
-    final, *_, softmax_final, _, _ = run_quick(mnist_dir, "--search", "--momentum", "0.8")
-    search_path = Path(os.environ["RESULTS_DIR"]) / "quick" / "task5_search.json"
-    runs = json.loads(search_path.read_text())["runs"]
+    figures, results = output_dirs
+    runs = run_quick(mnist_dir, "--search", "--momentum", "0.8", results="task5_search")
+    # Only its own results: the default run's set (task5.json, its figures) is left alone.
+    assert [path.name for path in results.iterdir()] == ["task5_search.json"]
+    assert not list(figures.iterdir())
+    flags = task5.pick_flags(runs)
+    assert flags[::2] == ["--lr", "--max-shift", "--softmax-lr"]
+    printed = capsys.readouterr().out
+    assert f"the picks are not the defaults; `python task5.py {' '.join(flags)}`" in printed
+    final, *_, softmax_final, _, _ = run_quick(mnist_dir, *flags, "--momentum", "0.8")
     network_grid = math.prod(map(len, task5.QUICK_SEARCH_GRID.values()))
     softmax_grid = math.prod(map(len, task5.SOFTMAX_SEARCH_GRID.values()))
     ablations = [*task5.ABLATIONS, *task5.SOFTMAX_ABLATIONS]
@@ -338,6 +345,7 @@ def test_quick_search_records_search_runs_without_test_numbers(
         (["--hidden-units", "0"], "argument --hidden-units: must be at least 1"),
         (["--max-shift", "-1"], "argument --max-shift: must be a whole number >= 0"),
         (["--seeds", "0"], "argument --seeds: must be at least 1"),
+        (["--softmax-lr", "0"], "argument --softmax-lr: must be a finite number greater than 0"),
     ],
 )
 def test_invalid_values_are_refused(flags: list[str], message: str, capsys) -> None:

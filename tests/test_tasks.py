@@ -58,7 +58,8 @@ TASKS = {
 def run_quick(task: str, mnist_dir: Path, *extra: str) -> dict:
     module = TASKS[task][0]
     module.main(["--quick", "--data-dir", str(mnist_dir), *extra])
-    return json.loads((Path(os.environ["RESULTS_DIR"]) / "quick" / f"{task}.json").read_text())
+    path = Path(os.environ["RESULTS_DIR"]) / "quick" / f"{task}.json"
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -127,8 +128,9 @@ def script(*args: str, **env: str) -> subprocess.CompletedProcess:
         cwd=REPO,
         capture_output=True,
         text=True,
+        encoding="utf-8",
         timeout=300,
-        env={**os.environ, **env},
+        env={**os.environ, "PYTHONIOENCODING": "utf-8", **env},
     )
 
 
