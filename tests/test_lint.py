@@ -45,7 +45,8 @@ def text_io_without_encoding(source: str) -> list[int]:
         owner_name = owner.id if isinstance(owner, ast.Name) else None
         if name in ("read_text", "write_text", "fdopen"):
             lines.append(node.lineno)
-        elif name == "open" and owner_name != "os":  # os.open takes flags, not a mode
+        # os.open takes flags, not a mode; pdfplumber.open reads a PDF, in binary
+        elif name == "open" and owner_name not in ("os", "pdfplumber"):
             # open(path, mode) and gzip.open(path, mode), but path.open(mode)
             function_of_path = isinstance(function, ast.Name) or owner_name in COMPRESSION_MODULES
             position = 1 if function_of_path else 0

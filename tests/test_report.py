@@ -191,7 +191,12 @@ def test_pdf_export(report_pdf: Path) -> None:
     assert "??" not in text and "{eval}" not in text and "{width" not in text
     assert re.search(r"Figure \d+:", text) and re.search(r"Table \d+:", text)
     info = subprocess.run(
-        ["pdfinfo", "report.pdf"], cwd=report_pdf.parent, capture_output=True, text=True, check=True
+        ["pdfinfo", "report.pdf"],
+        cwd=report_pdf.parent,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        check=True,
     )
     pages = int(re.search(r"^Pages:\s+(\d+)", info.stdout, re.MULTILINE).group(1))
     assert pages <= 12, f"the report has {pages} pages; a model answer fits in about 10"
