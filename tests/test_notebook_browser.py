@@ -293,9 +293,19 @@ def test_notebook_runs_and_renders_in_jupyterlab(
     assert not browser.find_elements(By.CSS_SELECTOR, ".katex-error")
     # No formula broken into a list item (a line of inline math that starts with "+ ").
     assert not raw_tex_in_list_items(browser)
-    prompts = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".jp-InputPrompt")]
+    counts = browser.execute_script(
+        "return window.jupyterapp.shell.currentWidget.content.widgets"
+        "  .filter(cell => cell.model.type === 'code')"
+        "  .map(cell => cell.model.executionCount);"
+    )
     code_cells = sum(cell.cell_type == "code" for cell in source.cells)
-    assert len([p for p in prompts if re.fullmatch(r"\[\d+\]:", p)]) == code_cells, prompts
+    assert len(counts) == code_cells and all(isinstance(n, int) for n in counts), counts
+    # Code folded away where the notebook says so: one click on the placeholder opens it.
+    hidden = sum(
+        cell.metadata.get("jupyter", {}).get("source_hidden", False) for cell in source.cells
+    )
+    placeholders = browser.find_elements(By.CSS_SELECTOR, ".jp-CodeCell .jp-InputPlaceholder")
+    assert len(placeholders) == hidden
     if notebook.name == FIXTURE.name:  # what the sample says, word for word
         assert f"test accuracy of {planted}" in text
         assert re.search(r"with the\s+gradient \(2\)", text), text
