@@ -143,6 +143,14 @@ def spread(fractions: Sequence[float]) -> str:
     return f"{100 * mean:.2f} ± {100 * sd:.2f}%"
 
 
+def words(items: Sequence[str], conjunction: str = "and") -> str:
+    """A list as the text says it: ``["1", "2", "3"]`` -> ``1, 2 and 3``; ``[]`` -> ``""``."""
+    if not items:
+        return ""
+    *first, last = items
+    return f"{', '.join(first)} {conjunction} {last}" if first else last
+
+
 def loss_value(value: float) -> str:
     """A cross-entropy value, to four decimals."""
     return f"{value:.4f}"
