@@ -36,8 +36,8 @@ class BinaryModel:
     """yhat = sigmoid(X w) for inputs X [N, 785] (pixels and a bias column), w [785, 1]."""
 
     def __init__(self, dtype: DTypeLike = np.float64) -> None:
-        self.I = IMAGE_PIXELS + 1
-        self.w = np.zeros((self.I, 1), dtype=dtype)
+        self.num_inputs = IMAGE_PIXELS + 1  # the course calls it I: 784 pixels and the bias input
+        self.w = np.zeros((self.num_inputs, 1), dtype=dtype)
         self.grad = np.zeros_like(self.w)
 
     @property

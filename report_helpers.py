@@ -42,7 +42,7 @@ class MissingResultsError(RuntimeError):
     """A results file, a run inside it, an entry of a run or a figure is missing."""
 
 
-class Run(dict[str, Any]):
+class RunRecord(dict[str, Any]):
     """One run's record from a results file; a missing entry names the file and the run."""
 
     def __init__(self, record: dict[str, Any], task: str, path: Path) -> None:
@@ -71,9 +71,9 @@ class TaskResults:
 
     task: str
     path: Path
-    runs: dict[str, Run]
+    runs: dict[str, RunRecord]
 
-    def run(self, name: str) -> Run:
+    def run(self, name: str) -> RunRecord:
         """The run called ``name``; a clear error if the script did not write it."""
         if name not in self.runs:
             found = ", ".join(sorted(self.runs)) or "none"
@@ -94,7 +94,7 @@ def load_task(task: str) -> TaskResults:
         raise MissingResultsError(
             f"{path} is not a valid results file; {rerun_hint(task)}"
         ) from exc
-    return TaskResults(task, path, {run["name"]: Run(run, task, path) for run in runs})
+    return TaskResults(task, path, {run["name"]: RunRecord(run, task, path) for run in runs})
 
 
 # ---------------------------------------------------------------- numbers
@@ -196,7 +196,7 @@ def scientific(value: float, digits: int = 2) -> Latex:
     return Latex(f"${power}$" if math.isclose(mantissa, 1) else f"${mantissa:g} \\times {power}$")
 
 
-def l2_lambda(run: Run) -> str:
+def l2_lambda(run: RunRecord) -> str:
     """The L2 strength of a run, as written in the text."""
     return setting(run.get("l2_lambda") or 0)
 
@@ -235,17 +235,17 @@ def table(
     return "\n".join(lines) + (f"\n\nTable: {caption}" if caption else "")
 
 
-def last_step(run: Run) -> int:
+def last_step(run: RunRecord) -> int:
     """The number of the last training step of ``run``, counted from 0."""
     return run["steps"] - 1
 
 
-def end_epochs(run: Run) -> float:
+def end_epochs(run: RunRecord) -> float:
     """Where ``run`` ended, in epochs of training (last step / steps per epoch)."""
     return last_step(run) / steps_per_epoch(run)
 
 
-def best_epochs(run: Run) -> float:
+def best_epochs(run: RunRecord) -> float:
     """Where ``run`` had its lowest validation loss, in epochs of training."""
     return run["best_step"] / steps_per_epoch(run)
 
@@ -253,24 +253,24 @@ def best_epochs(run: Run) -> float:
 # ---------------------------------------------------------------- curve analysis
 
 
-def steps_per_epoch(run: Run) -> float:
+def steps_per_epoch(run: RunRecord) -> float:
     """Training steps in one epoch of ``run``."""
     history = run["history"]
     return history["step"][-1] / history["epoch"][-1]
 
 
-def validation_interval(run: Run) -> int:
+def validation_interval(run: RunRecord) -> int:
     """Training steps between two validation points of ``run``."""
     steps = run["history"]["step"]
     return steps[1] - steps[0]
 
 
-def validations_per_epoch(run: Run) -> int:
+def validations_per_epoch(run: RunRecord) -> int:
     """How many times per epoch ``run`` was validated, rounded."""
     return round(steps_per_epoch(run) / validation_interval(run))
 
 
-def best_point(run: Run) -> int:
+def best_point(run: RunRecord) -> int:
     """Index in the history of ``run`` of its lowest validation loss."""
     losses = run["history"]["val_loss"]
     return min(range(len(losses)), key=losses.__getitem__)
@@ -299,7 +299,7 @@ class Block:
         return self.train_accuracy - self.val_accuracy
 
 
-def epoch_blocks(run: Run, width: float, whole_only: bool = False) -> list[Block]:
+def epoch_blocks(run: RunRecord, width: float, whole_only: bool = False) -> list[Block]:
     """Means of ``run``'s history over consecutive blocks of ``width`` epochs of training.
 
     Averages over a block smooth out the noise of single validation points. With
@@ -319,7 +319,7 @@ def epoch_blocks(run: Run, width: float, whole_only: bool = False) -> list[Block
     return blocks
 
 
-def highest_validation_losses(run: Run, count: int) -> list[tuple[int, float]]:
+def highest_validation_losses(run: RunRecord, count: int) -> list[tuple[int, float]]:
     """The ``count`` highest validation losses of ``run`` after its first epoch, highest first,
     as (step, loss) pairs."""
     history = run["history"]
@@ -328,7 +328,7 @@ def highest_validation_losses(run: Run, count: int) -> list[tuple[int, float]]:
     return sorted(losses, key=lambda point: point[1], reverse=True)[:count]
 
 
-def higher_at_every_shared_point(run: Run, reference: Run, key: str) -> bool:
+def higher_at_every_shared_point(run: RunRecord, reference: RunRecord, key: str) -> bool:
     """Whether ``run``'s history entry ``key`` exceeds ``reference``'s at every validation
     point both runs reached after the first (at step 0 a penalty has hardly acted yet)."""
     shared = min(len(run["history"]["step"]), len(reference["history"]["step"]))
@@ -365,7 +365,7 @@ def beyond_noise(accuracy: float, other: float, images: int) -> bool:
     return abs(accuracy - other) > 2 * difference_se(max(accuracy, other), images)
 
 
-def is_full_run(run: Run) -> bool:
+def is_full_run(run: RunRecord) -> bool:
     """Whether ``run`` trained on the full training split (not a --quick trial run)."""
     return run["split_sizes"]["train"] == dataloaders.TRAIN_SIZE
 
@@ -405,7 +405,7 @@ def run_gradient_checks(seed: int = 0) -> dict[str, float]:
     }
 
 
-def lambda_table(runs: Sequence[Run]) -> str:
+def lambda_table(runs: Sequence[RunRecord]) -> str:
     """Task 4's table: per L2 strength, where the run stopped, its accuracies and sum(w^2)."""
     header = [r"$\lambda$", "Stopped after (epochs)", "Train acc.", "Val. acc.", "Test acc.",
               r"$\sum w^2$"]  # fmt: skip
@@ -426,7 +426,7 @@ def lambda_table(runs: Sequence[Run]) -> str:
 # ---------------------------------------------------------------- Task 5
 
 
-def picked_setting(runs: Sequence[Run]) -> Run:
+def picked_setting(runs: Sequence[RunRecord]) -> RunRecord:
     """The search's rule: the highest validation accuracy, ties broken by the lower loss."""
     return max(runs, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
 
@@ -435,24 +435,24 @@ def picked_setting(runs: Sequence[Run]) -> Run:
 class Task5Facts:
     """Task 5's search and ablations, read from task5_search.json, with the ablations' table."""
 
-    search: list[Run]
-    picked: Run
-    softmax_picked: Run
-    ablation: dict[str, Run]
+    search: list[RunRecord]
+    picked: RunRecord
+    softmax_picked: RunRecord
+    ablation: dict[str, RunRecord]
     grid_within_noise: bool
     ablation_changes: dict[str, float]
     ablation_beyond_noise: dict[str, bool]
     ablation_table: str
 
 
-def seed_noise(runs: Sequence[Run]) -> float:
+def seed_noise(runs: Sequence[RunRecord]) -> float:
     """How far two single runs of one setting lie apart by the seed alone: sqrt(2) times the
     standard deviation of the validation accuracy over ``runs`` (three seeds: a rough figure)."""
     return math.sqrt(2) * statistics.stdev(r["val_accuracy"] for r in runs)
 
 
 def task5_facts(
-    search_results: TaskResults, finals: list[Run], comparisons: list[Run]
+    search_results: TaskResults, finals: list[RunRecord], comparisons: list[RunRecord]
 ) -> Task5Facts:
     """The picks of Task 5's search, what leaving out each ingredient changes, and the tables.
 
@@ -467,7 +467,7 @@ def task5_facts(
     ablation = {r["name"]: r for r in runs if r["role"] == "ablation"}
     images = picked["split_sizes"]["val"]
 
-    def seeds(name: str) -> list[Run]:
+    def seeds(name: str) -> list[RunRecord]:
         """The final runs of the model an ablation leaves an ingredient out of."""
         return comparisons if name.startswith("softmax") else finals
 
@@ -516,7 +516,9 @@ def task5_facts(
         ablation_changes=changes,
         ablation_beyond_noise=beyond,
         ablation_table=table(
-            ["Run", "Train acc.", "Val. acc.", "Change", "Noise"], ablation_rows, align="lrrrr"
+            ["Run", "Train acc.", "Val. acc.", "Change", "Noise"],
+            ablation_rows,
+            align="lrrrr",
         ),
     )
 
@@ -531,11 +533,13 @@ ABLATION_LABELS = {
 """How the report names each ablation of task5.py."""
 
 
-def comparison_table(task3_run: Run, softmax_runs: list[Run], network_runs: list[Run]) -> str:
+def comparison_table(
+    task3_run: RunRecord, softmax_runs: list[RunRecord], network_runs: list[RunRecord]
+) -> str:
     """Task 5d's table: softmax regression of Task 3, softmax regression on the network's inputs
     and training, and the network; accuracies as mean ± sd over the seeds where several."""
 
-    def accuracy(runs: list[Run], key: str) -> str:
+    def accuracy(runs: list[RunRecord], key: str) -> str:
         return spread([r[key] for r in runs]) if len(runs) > 1 else percent(runs[0][key])
 
     rows = [

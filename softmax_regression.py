@@ -41,10 +41,10 @@ class SoftmaxModel:
     """
 
     def __init__(self, l2_reg_lambda: float = 0.0, dtype: DTypeLike = np.float64) -> None:
-        self.I = IMAGE_PIXELS + 1
+        self.num_inputs = IMAGE_PIXELS + 1  # the course calls it I: 784 pixels and the bias input
         self.num_outputs = NUM_CLASSES
         self.l2_reg_lambda = l2_reg_lambda
-        self.w = np.zeros((self.I, self.num_outputs), dtype=dtype)
+        self.w = np.zeros((self.num_inputs, self.num_outputs), dtype=dtype)
         self.grad = np.zeros_like(self.w)
 
     @property

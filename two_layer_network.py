@@ -31,12 +31,12 @@ class TwoLayerModel:
         dtype: DTypeLike = np.float64,
     ) -> None:
         rng = np.random.default_rng(seed)
-        self.I = IMAGE_PIXELS + 1
+        self.num_inputs = IMAGE_PIXELS + 1  # the course calls it I: 784 pixels and the bias input
         self.hidden_units = hidden_units
         self.num_outputs = NUM_CLASSES
         self.l2_reg_lambda = l2_reg_lambda
         self.ws: list[np.ndarray] = []
-        for rows, columns in ((self.I, hidden_units), (hidden_units + 1, NUM_CLASSES)):
+        for rows, columns in ((self.num_inputs, hidden_units), (hidden_units + 1, NUM_CLASSES)):
             fan_in = rows - 1  # the bias row is not an input
             w = np.zeros((rows, columns), dtype=dtype)
             w[:-1] = rng.normal(0.0, math.sqrt(2.0 / fan_in), size=(fan_in, columns))
