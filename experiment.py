@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dataloaders import Splits
+from softmax_regression import SoftmaxModel
 from trainer import Augment, BaseTrainer, History, Model, Validation, evaluate
 
 
@@ -107,3 +108,20 @@ def run_experiment(
         key: [getattr(v, key) for v in trainer.validations] for key in Validation._fields
     }
     return Run(record, train_history, val_history, model)
+
+
+def train_softmax(
+    name: str, data: Splits, settings: Settings, l2_reg_lambda: float, patience: int | None
+) -> Run:
+    """One run of softmax regression with shuffling, as Tasks 3 and 4 train it; `patience`
+    None trains all epochs."""
+    model = SoftmaxModel(l2_reg_lambda, dtype=data.X_train.dtype)
+    return run_experiment(
+        name,
+        model,
+        data,
+        settings,
+        shuffle=True,
+        early_stopping_patience=patience,
+        hyperparameters={"l2_lambda": l2_reg_lambda},
+    )

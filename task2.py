@@ -20,7 +20,9 @@ EARLY_STOPPING_PATIENCE = 10
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = utils.make_parser(__doc__, learning_rate=0.05, batch_size=128, epochs=50)
+    parser = utils.make_parser(
+        __doc__, learning_rate=0.05, batch_size=128, epochs=50, patience=EARLY_STOPPING_PATIENCE
+    )
     args = parser.parse_args(argv)
     folders = utils.prepare_outputs(args)
     settings = utils.settings_from_args(args)
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
         )
 
     plain = train("no_shuffle", shuffle=False, patience=None)
-    early = train("early_stopping", shuffle=False, patience=EARLY_STOPPING_PATIENCE)
+    early = train("early_stopping", shuffle=False, patience=args.patience)
     shuffled = train("shuffle", shuffle=True, patience=None)
     figures = draw_figures(plain, early, shuffled, settings)
     utils.finish("task2", folders, figures, [plain, early, shuffled], args)

@@ -12,36 +12,22 @@ import require_python  # noqa: F401 (first: an older Python stops here, in one l
 
 import plots
 import utils
-from dataloaders import Splits, load_full_mnist
-from experiment import Run, Settings, run_experiment
-from softmax_regression import NUM_CLASSES, SoftmaxModel
+from dataloaders import load_full_mnist
+from experiment import Run, Settings, train_softmax
+from softmax_regression import NUM_CLASSES
 
 EARLY_STOPPING_PATIENCE = 10
 
 
-def train_softmax(
-    name: str, data: Splits, settings: Settings, l2_reg_lambda: float, patience: int | None
-) -> Run:
-    """One softmax-regression run with shuffling (shared by tasks 3 and 4)."""
-    model = SoftmaxModel(l2_reg_lambda, dtype=data.X_train.dtype)
-    return run_experiment(
-        name,
-        model,
-        data,
-        settings,
-        shuffle=True,
-        early_stopping_patience=patience,
-        hyperparameters={"l2_lambda": l2_reg_lambda},
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = utils.make_parser(__doc__, learning_rate=0.01, batch_size=128, epochs=50)
+    parser = utils.make_parser(
+        __doc__, learning_rate=0.01, batch_size=128, epochs=50, patience=EARLY_STOPPING_PATIENCE
+    )
     args = parser.parse_args(argv)
     folders = utils.prepare_outputs(args)
     settings = utils.settings_from_args(args)
     data = utils.prepare_data(parser, args, load_full_mnist, num_classes=NUM_CLASSES)
-    early = train_softmax("early_stopping", data, settings, 0.0, EARLY_STOPPING_PATIENCE)
+    early = train_softmax("early_stopping", data, settings, 0.0, args.patience)
     full = train_softmax("no_early_stopping", data, settings, 0.0, None)
     utils.finish("task3", folders, draw_figures(early, full, settings), [early, full], args)
 

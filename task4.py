@@ -16,11 +16,11 @@ import numpy as np
 import plots
 import utils
 from dataloaders import IMAGE_PIXELS, load_full_mnist
-from experiment import Run
+from experiment import Run, train_softmax
 from softmax_regression import NUM_CLASSES
-from task3 import EARLY_STOPPING_PATIENCE, train_softmax
 
 LAMBDAS = (0.0, 0.002, 0.02, 0.2, 2.0)
+EARLY_STOPPING_PATIENCE = 10  # as in Task 3, so that lambda = 0 repeats Task 3's run
 
 
 def weight_norm(w: np.ndarray) -> float:
@@ -29,16 +29,16 @@ def weight_norm(w: np.ndarray) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = utils.make_parser(__doc__, learning_rate=0.01, batch_size=128, epochs=50)
+    parser = utils.make_parser(
+        __doc__, learning_rate=0.01, batch_size=128, epochs=50, patience=EARLY_STOPPING_PATIENCE
+    )
     args = parser.parse_args(argv)
     folders = utils.prepare_outputs(args)
     settings = utils.settings_from_args(args)
     data = utils.prepare_data(parser, args, load_full_mnist, num_classes=NUM_CLASSES)
     runs = {}
     for l2_lambda in LAMBDAS:
-        run = train_softmax(
-            f"lambda_{l2_lambda:g}", data, settings, l2_lambda, EARLY_STOPPING_PATIENCE
-        )
+        run = train_softmax(f"lambda_{l2_lambda:g}", data, settings, l2_lambda, args.patience)
         run.record["weight_norm"] = weight_norm(run.model.w)
         runs[l2_lambda] = run
     utils.finish("task4", folders, draw_figures(runs), list(runs.values()), args)

@@ -84,9 +84,25 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def make_parser(description: str, *, learning_rate: float, batch_size: int, epochs: int):
-    """The flags every task script takes, with that task's defaults."""
+def make_parser(
+    description: str,
+    *,
+    learning_rate: float,
+    batch_size: int,
+    epochs: int,
+    patience: int | None = None,
+):
+    """The flags every task script takes, with that task's defaults; `--patience` for a task
+    whose runs stop early (`patience`, its default)."""
     parser = argparse.ArgumentParser(description=description)
+    if patience is not None:
+        parser.add_argument(
+            "--patience",
+            type=positive_int,
+            default=patience,
+            help="early stopping: validation points without a new lowest validation loss "
+            "before training stops (default %(default)s)",
+        )
     parser.add_argument(
         "--epochs",
         type=positive_int,
