@@ -132,7 +132,7 @@ def plot_weight_norms(runs: dict[float, Run]) -> plt.Figure:
     norms = [runs[l2_lambda].record["weight_norm"] for l2_lambda in positive]
     ax.plot(positive, norms, marker="o", label="λ > 0")
     ax.axhline(runs[0.0].record["weight_norm"], color="grey", linestyle="--", label="λ = 0")
-    ax.set(xscale="log", xlabel="λ (log scale)", ylabel="Σ w² (bias excluded)")
+    ax.set(xscale="log", xlabel="λ (log scale)", ylabel="Σ w² (biases included)")
     ax.set_xticks(positive, [f"{l2_lambda:g}" for l2_lambda in positive])
     ax.minorticks_off()
     plots.legend_below(fig, columns=2)
