@@ -251,7 +251,8 @@ def test_a_full_run_is_one_consistent_set_that_make_report_keeps(full_task2) -> 
     ("changed", "stale"),
     [
         ("task2.py", {"task2"}),
-        ("task3.py", {"task3", "task4"}),  # task4.py imports task3.py
+        ("task3.py", {"task3"}),  # task4.py states its own settings: no task imports another
+        ("experiment.py", {"task2", "task3", "task4", "task5", "task5_search"}),
         ("two_layer_network.py", {"task5", "task5_search"}),
         ("trainer.py", {"task2", "task3", "task4", "task5", "task5_search"}),
         ("requirements.txt", {"task2", "task3", "task4", "task5", "task5_search"}),
