@@ -180,7 +180,8 @@ class BaseTrainer:
                     validation = self.validation_step()
                     self.record(validation)
                     progress.set_postfix(val_loss=f"{validation.val_loss:.3f}")
-                    if self.patience_ran_out(validation):
+                    self.keep_if_best(validation)
+                    if self.should_stop():
                         self.stopped_at_step, self.stopped_at_epoch = self.global_step, epoch + 1
                 self.global_step += 1
                 if self.stopped_at_step is not None:
@@ -199,14 +200,19 @@ class BaseTrainer:
         self.val_history["loss"][validation.step] = validation.val_loss
         self.val_history["accuracy"][validation.step] = validation.val_accuracy
 
-    def patience_ran_out(self, validation: Validation) -> bool:
-        """Keep the best validation and its weights so far; True once patience has run out."""
+    def keep_if_best(self, validation: Validation) -> None:
+        """Early stopping's bookkeeping: keep the validation with the lowest validation loss so
+        far and its weights, and count the validations since it."""
         if self.best_validation is None or validation.val_loss < self.best_validation.val_loss:
             self.best_validation = validation
             self.best_weights = [w.copy() for w in self.model.ws]
             self.validations_since_best = 0
-            return False
-        self.validations_since_best += 1
+        else:
+            self.validations_since_best += 1
+
+    def should_stop(self) -> bool:
+        """Early stopping's rule: stop once `early_stopping_patience` validations in a row have
+        not improved on the lowest validation loss (never without a patience)."""
         patience = self.early_stopping_patience
         return patience is not None and self.validations_since_best >= patience
 
