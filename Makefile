@@ -1,6 +1,6 @@
 # `make report` builds everything from a fresh clone; `make test` runs the test suite.
-# Both set up what they need first; make_report.py does the rest, the same on every platform
-# (README: set-up without make).
+# Both set up what they need first; reporting/make_report.py does the rest, the same on every
+# platform (README: set-up without make).
 
 PYTHON ?= python3
 VENV := .venv
@@ -27,15 +27,15 @@ TEST_PACKAGES := chromium chromium-driver poppler-utils
 # run again (as many at once as there are cores, one BLAS thread each), then the report is
 # built (the notebook executes in about 15 s).
 report: $(STAMP) tex
-	$(BIN)/python make_report.py
+	$(BIN)/python -m reporting.make_report
 
 # Only the stale task scripts.
 figures: $(STAMP)
-	$(BIN)/python make_report.py --tasks-only
+	$(BIN)/python -m reporting.make_report --tasks-only
 
 # The Python version is checked before anything is installed: one line if it is too old.
 $(STAMP): requirements.txt
-	@$(PYTHON) require_python.py
+	@$(PYTHON) support/require_python.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	@$(MAKE) --no-print-directory git-filter

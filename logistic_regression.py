@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from dataloaders import IMAGE_PIXELS
+from trainer import accuracy
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -69,5 +70,10 @@ class BinaryModel:
 
 
 def calculate_accuracy(X: np.ndarray, targets: np.ndarray, model: BinaryModel) -> float:
-    """Fraction of X classified right (yhat >= 0.5 means target 1); targets [N, 1]."""
-    return float(np.mean((model.forward(X) >= 0.5) == (targets >= 0.5)))
+    """Fraction of X classified right (yhat >= 0.5 means target 1); targets [N, 1].
+
+    The course's function, with its argument order. Training uses `trainer.accuracy(targets,
+    outputs)` itself, on the outputs of the forward pass that gave the loss; this is it on
+    model.forward(X).
+    """
+    return accuracy(targets, model.forward(X))

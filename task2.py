@@ -6,7 +6,7 @@ figure), shuffling (2e).
 
 from __future__ import annotations
 
-import require_python  # noqa: F401 (first: an older Python stops here, in one line)
+import support.require_python  # noqa: F401 (first: an older Python stops here, in one line)
 
 # isort: split
 
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     folders = utils.prepare_outputs(args)
     settings = utils.settings_from_args(args)
-    data = utils.prepare_data(parser, args, load_binary_dataset, num_classes=None)
+    data = utils.load_data(parser, args, load_binary_dataset, num_classes=None)
 
     def train(name: str, shuffle: bool, patience: int | None) -> Run:
         model = BinaryModel(dtype=data.X_train.dtype)

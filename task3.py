@@ -6,7 +6,7 @@ see whether and where the model overfits (3d).
 
 from __future__ import annotations
 
-import require_python  # noqa: F401 (first: an older Python stops here, in one line)
+import support.require_python  # noqa: F401 (first: an older Python stops here, in one line)
 
 # isort: split
 
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     folders = utils.prepare_outputs(args)
     settings = utils.settings_from_args(args)
-    data = utils.prepare_data(parser, args, load_full_mnist, num_classes=NUM_CLASSES)
+    data = utils.load_data(parser, args, load_full_mnist, num_classes=NUM_CLASSES)
     early = train_softmax("early_stopping", data, settings, 0.0, args.patience)
     full = train_softmax("no_early_stopping", data, settings, 0.0, None)
     utils.finish("task3", folders, draw_figures(early, full, settings), [early, full], args)

@@ -6,7 +6,7 @@ and 2 (4b), validation accuracy per lambda (4c), and the squared L2 norm of the 
 
 from __future__ import annotations
 
-import require_python  # noqa: F401 (first: an older Python stops here, in one line)
+import support.require_python  # noqa: F401 (first: an older Python stops here, in one line)
 
 # isort: split
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     folders = utils.prepare_outputs(args)
     settings = utils.settings_from_args(args)
-    data = utils.prepare_data(parser, args, load_full_mnist, num_classes=NUM_CLASSES)
+    data = utils.load_data(parser, args, load_full_mnist, num_classes=NUM_CLASSES)
     runs = {}
     for l2_lambda in LAMBDAS:
         run = train_softmax(f"lambda_{l2_lambda:g}", data, settings, l2_lambda, args.patience)

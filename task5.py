@@ -19,7 +19,7 @@ picks: the default run trains the defaults, which are the picks of the full sear
 
 from __future__ import annotations
 
-import require_python  # noqa: F401 (first: an older Python stops here, in one line)
+import support.require_python  # noqa: F401 (first: an older Python stops here, in one line)
 
 # isort: split
 
@@ -32,15 +32,11 @@ from dataclasses import asdict, dataclass, fields, replace
 import numpy as np
 
 import utils
-from dataloaders import (
-    IMAGE_PIXELS,
-    Splits,
-    deskew,
-    load_full_mnist,
-    random_shift,
-)
+from dataloaders import IMAGE_PIXELS, Splits, load_full_mnist
 from experiment import Run, Settings, run_experiment
+from image_transforms import deskew, random_shift
 from softmax_regression import NUM_CLASSES, SoftmaxModel
+from support import outputs
 from task5_figures import confusion_matrix, draw_figures, plot_augmented
 from trainer import Augment
 from two_layer_network import TwoLayerModel
@@ -294,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
         deskew=not args.no_deskew,
         cosine_decay=not args.constant_lr,
     )
-    data = utils.prepare_data(parser, args, load_full_mnist, num_classes=NUM_CLASSES)
+    data = utils.load_data(parser, args, load_full_mnist, num_classes=NUM_CLASSES)
     inputs = functools.cache(functools.partial(prepare_inputs, data))
     if args.search:
         run_search(inputs, settings, recipe, folders, args)
@@ -318,7 +314,7 @@ def run_search(
     inputs: Inputs,
     settings: Settings,
     recipe: Recipe,
-    folders: utils.OutputFolders,
+    folders: outputs.OutputFolders,
     args: argparse.Namespace,
 ) -> None:
     """The search, its picks' ablations, results/task5_search.json, and the picks' flags."""

@@ -8,8 +8,9 @@ import numpy as np
 from matplotlib.colors import PowerNorm
 
 import plots
-from dataloaders import IMAGE_PIXELS, IMAGE_SIDE, Splits, shift_images
+from dataloaders import IMAGE_PIXELS, IMAGE_SIDE, Splits
 from experiment import Run
+from image_transforms import shift_images
 
 MISCLASSIFIED_GRID = (3, 8)  # rows, columns of task5_misclassified.png
 AUGMENTED_GRID = (4, 6)  # digits, shifted copies of each in task5_augmented.png

@@ -26,14 +26,14 @@ REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = ("task4.py", "task3.py", "task5.py", "task2.py")  # longest first, as make_report.py
 sys.path.insert(0, str(REPO))
 
-import require_python  # noqa: E402, F401 (first: an older Python stops here, in one line)
+import support.require_python  # noqa: E402, F401 (first: an older Python stops here, in one line)
 
 # isort: split
 
 import utils  # noqa: E402
 from dataloaders import Splits, load_binary_dataset, load_full_mnist  # noqa: E402
 from logistic_regression import BinaryModel  # noqa: E402
-from make_report import ONE_BLAS_THREAD  # noqa: E402
+from reporting.make_report import ONE_BLAS_THREAD  # noqa: E402
 from softmax_regression import SoftmaxModel  # noqa: E402
 from trainer import BaseTrainer, Validation  # noqa: E402
 
@@ -54,7 +54,7 @@ def prepare(load, num_classes: int | None, dtype: str) -> Splits:
     """The task's splits, pre-processed as the scripts do, in `dtype`."""
     parser = utils.make_parser("", learning_rate=1, batch_size=1, epochs=1)
     args = parser.parse_args(["--dtype", dtype])
-    return utils.prepare_data(parser, args, load, num_classes)
+    return utils.load_data(parser, args, load, num_classes)
 
 
 def time_numpy(model_factory, data: Splits, lr: float, epochs: int, repeats: int) -> dict:

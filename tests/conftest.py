@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-import report_helpers
 import task5
-import utils
-from mnist_files import MNISTError, find_data_dir
+from reporting import report_helpers
+from support import outputs
+from support.mnist_files import MNISTError, find_data_dir
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +78,7 @@ def quick_results(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> 
         patch.setenv("FIGURES_DIR", str(figures.parent))
         patch.setenv("RESULTS_DIR", str(results.parent))
         for task in search_first:
-            script, *flags = utils.task_arguments(task)
+            script, *flags = outputs.task_arguments(task)
             if task == "task5":
                 flags = task5.pick_flags(read_json(results / "task5_search.json")["runs"])
             module = importlib.import_module(script.removesuffix(".py"))

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from utils import REPO
+from support.outputs import REPO
 
 SUBPROCESS_CALLS = {"run", "Popen", "check_output", "check_call", "call"}
 COMPRESSION_MODULES = {"gzip", "bz2", "lzma", "io", "codecs"}  # open(path, mode) as a function

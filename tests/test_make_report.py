@@ -11,17 +11,15 @@ from pathlib import Path
 
 import pytest
 
-import build_report
-import check_outputs
-import make_report
-import utils
+from reporting import build_report, check_outputs, make_report
+from support import outputs
 
 
 @pytest.fixture
 def programs(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Task name -> the Python code its stand-in runs (fill it in the test)."""
     code: dict[str, str] = {}
-    monkeypatch.setattr(utils, "task_arguments", lambda task: ["-c", code[task]])
+    monkeypatch.setattr(outputs, "task_arguments", lambda task: ["-c", code[task]])
     return code
 
 

@@ -16,7 +16,7 @@ from logistic_regression import BinaryModel, calculate_accuracy, sigmoid
 from logistic_regression import cross_entropy_loss as binary_cross_entropy
 from softmax_regression import SoftmaxModel, softmax
 from softmax_regression import cross_entropy_loss as softmax_cross_entropy
-from utils import REPO
+from support.outputs import REPO
 
 RNG = np.random.default_rng(42)
 

@@ -15,9 +15,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-import build_report
-import report_helpers as rh
-from myst_export import (
+from reporting import build_report
+from reporting import report_helpers as rh
+from reporting.myst_export import (
     MystError,
     MystExecutePreprocessor,
     MystTranslatePreprocessor,

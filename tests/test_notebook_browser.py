@@ -33,9 +33,9 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-import build_report
-import report_helpers as rh
-from myst_export import Directive, parse_blocks
+from reporting import build_report
+from reporting import report_helpers as rh
+from reporting.myst_export import Directive, parse_blocks
 
 FIXTURE = Path(__file__).parent / "fixtures" / "myst_sample.ipynb"
 # The notebooks opened in JupyterLab: the report, and a small sample of every MyST construct.

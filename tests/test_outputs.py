@@ -17,10 +17,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pytest
 
-import build_report
-import check_outputs
 import utils
 from experiment import Run
+from reporting import build_report, check_outputs
+from support import outputs
 
 TASK2_FIGURES = ["task2b_curves.png", "task2e_shuffle.png"]
 # PYTHONPATH for a Python that simulates Windows (tests/windows/sitecustomize.py).
@@ -42,7 +42,7 @@ def start_task2(
     }
     return subprocess.Popen(
         [sys.executable, "task2.py", "--data-dir", str(mnist_dir), *flags],
-        cwd=utils.REPO,
+        cwd=outputs.REPO,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -64,7 +64,7 @@ def run_script(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     """`python *args` in the repository as a real process, with the environment `env`."""
     return subprocess.run(
         [sys.executable, *args],
-        cwd=utils.REPO,
+        cwd=outputs.REPO,
         env={**env, "PYTHONIOENCODING": "utf-8"},
         capture_output=True,
         text=True,
@@ -73,7 +73,7 @@ def run_script(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
-def snapshot(folders: utils.OutputFolders) -> dict[str, bytes]:
+def snapshot(folders: outputs.OutputFolders) -> dict[str, bytes]:
     """Every file under the two folders, by path relative to them, with its bytes."""
     files = {}
     for folder in (folders.figures, folders.results):
@@ -91,7 +91,7 @@ def wait_for_staged_figure(folder: Path, process: subprocess.Popen) -> None:
     """Return once the run has staged its first figure, i.e. is writing its outputs."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
-        if list(folder.glob(f"{utils.STAGING_PREFIX}*/*.png")):
+        if list(folder.glob(f"{outputs.STAGING_PREFIX}*/*.png")):
             return
         time.sleep(0.002)
     pytest.fail("the run never staged a figure")
@@ -102,13 +102,13 @@ def interrupt_while_writing(
     root: Path,
     stop: Callable[[subprocess.Popen], None],
     platform: str = "posix",
-) -> tuple[utils.OutputFolders, dict[str, bytes], subprocess.Popen, str]:
+) -> tuple[outputs.OutputFolders, dict[str, bytes], subprocess.Popen, str]:
     """A quick task 2 run, then a second one (another seed) that `stop` interrupts as it writes.
 
     Returns the folders, their files after the first run, the second process and its stderr.
     """
     run_task2(mnist_dir, root, "--quick", platform=platform)
-    folders = utils.OutputFolders(root / "figures" / "quick", root / "results" / "quick")
+    folders = outputs.OutputFolders(root / "figures" / "quick", root / "results" / "quick")
     before = snapshot(folders)
     process = start_task2(mnist_dir, root, "--quick", "--seed", "1", platform=platform)
     wait_for_staged_figure(folders.figures, process)
@@ -119,7 +119,7 @@ def interrupt_while_writing(
 
 # Every stop signal of this system, and those of Windows (SIGINT, SIGTERM) on the simulation,
 # where they are held back by another means than on POSIX systems.
-STOPS = [("posix", signum) for signum in utils.STOP_SIGNALS]
+STOPS = [("posix", signum) for signum in outputs.STOP_SIGNALS]
 STOPS += [("windows", signal.SIGINT), ("windows", signal.SIGTERM)]
 
 
@@ -137,7 +137,7 @@ def test_a_run_stopped_while_writing_leaves_the_old_set_whole(
         f"task2.py: stopped ({signal.Signals(signum).name}); the previous outputs are unchanged"
     ]
     assert snapshot(folders) == before
-    assert utils.output_set_problem("task2", folders, allow_quick=True) is None
+    assert outputs.output_set_problem("task2", folders, allow_quick=True) is None
     assert leftovers(tmp_path) == []
 
 
@@ -146,7 +146,7 @@ def test_a_run_killed_outright_leaves_the_old_set_and_its_debris_is_cleared(
 ) -> None:
     folders, before, _, _ = interrupt_while_writing(mnist_dir, tmp_path, subprocess.Popen.kill)
     assert {name: data for name, data in snapshot(folders).items() if "/." not in name} == before
-    assert utils.output_set_problem("task2", folders, allow_quick=True) is None
+    assert outputs.output_set_problem("task2", folders, allow_quick=True) is None
     assert leftovers(tmp_path)  # kill -9 allows no clean-up ...
     run_task2(mnist_dir, tmp_path, "--quick", "--seed", "1")
     assert leftovers(tmp_path) == []  # ... the next run clears it
@@ -156,7 +156,7 @@ def test_a_run_killed_outright_leaves_the_old_set_and_its_debris_is_cleared(
 @pytest.fixture
 def sigterm_stops() -> Iterator[None]:
     """SIGTERM stops the test's process as it stops a task script (run_main's handler)."""
-    previous = signal.signal(signal.SIGTERM, utils._stop_on_signal)
+    previous = signal.signal(signal.SIGTERM, outputs._stop_on_signal)
     yield
     signal.signal(signal.SIGTERM, previous)
 
@@ -169,7 +169,7 @@ def test_signals_held_back_arrive_right_after_the_block(sender: str, sigterm_sto
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        with pytest.raises(KeyboardInterrupt, match="SIGTERM"), utils._signals_held():
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"), outputs._signals_held():
             if sender == "this thread":
                 signal.raise_signal(signal.SIGTERM)
             else:
@@ -180,7 +180,7 @@ def test_signals_held_back_arrive_right_after_the_block(sender: str, sigterm_sto
         stop.set()
         other.join()
     assert done == ["the rest of the block"]
-    assert signal.getsignal(signal.SIGTERM) is utils._stop_on_signal
+    assert signal.getsignal(signal.SIGTERM) is outputs._stop_on_signal
 
 
 def test_a_signal_as_the_staging_folder_appears_leaves_nothing_behind(
@@ -188,18 +188,18 @@ def test_a_signal_as_the_staging_folder_appears_leaves_nothing_behind(
 ) -> None:
     """The race a real run loses now and then, made certain: the stop signal arrives the
     instant tempfile.mkdtemp has made the folder, before the run could arrange its removal."""
-    folders = utils.OutputFolders(tmp_path / "figures", tmp_path / "results")
+    folders = outputs.OutputFolders(tmp_path / "figures", tmp_path / "results")
     folders.check_writable()
-    make_folder = utils.tempfile.mkdtemp
+    make_folder = outputs.tempfile.mkdtemp
 
     def make_folder_then_stop(*args, **kwargs) -> str:
         folder = make_folder(*args, **kwargs)
         signal.raise_signal(signal.SIGTERM)
         return folder
 
-    monkeypatch.setattr(utils.tempfile, "mkdtemp", make_folder_then_stop)
+    monkeypatch.setattr(outputs.tempfile, "mkdtemp", make_folder_then_stop)
     with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
-        utils.write_output_set("task2", folders, [], [], quick=True)
+        outputs.write_output_set("task2", folders, [], [], quick=True)
     assert sorted(tmp_path.rglob("*")) == [folders.figures, folders.results]
 
 
@@ -207,7 +207,7 @@ def test_a_figure_held_open_by_a_viewer_is_named_and_no_staging_folder_stays(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Windows refuses to replace a file another program holds open: one line names it."""
-    folders = utils.OutputFolders(tmp_path / "figures", tmp_path / "results")
+    folders = outputs.OutputFolders(tmp_path / "figures", tmp_path / "results")
     folders.check_writable()
     replace = os.replace
 
@@ -218,8 +218,8 @@ def test_a_figure_held_open_by_a_viewer_is_named_and_no_staging_folder_stays(
 
     monkeypatch.setattr(os, "replace", locked)
     figure = plt.figure()
-    with pytest.raises(utils.OutputError) as error:
-        utils.write_output_set("task2", folders, [(figure, "a.png")], [], quick=True)
+    with pytest.raises(outputs.OutputError) as error:
+        outputs.write_output_set("task2", folders, [(figure, "a.png")], [], quick=True)
     plt.close(figure)
     assert str(error.value).startswith(f"cannot replace {folders.figures / 'a.pdf'} (Permission")
     assert not (folders.results / "task2.json").exists()  # the set is not claimed complete
@@ -232,17 +232,17 @@ def full_task2(mnist_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     run_task2(mnist_dir, tmp_path)
     monkeypatch.setenv("FIGURES_DIR", str(tmp_path / "figures"))
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
-    return utils.OutputFolders(tmp_path / "figures", tmp_path / "results")
+    return outputs.OutputFolders(tmp_path / "figures", tmp_path / "results")
 
 
 def test_a_full_run_is_one_consistent_set_that_make_report_keeps(full_task2) -> None:
     results = json.loads((full_task2.results / "task2.json").read_text(encoding="utf-8"))
-    assert results["schema"] == utils.RESULTS_SCHEMA and results["quick"] is False
+    assert results["schema"] == outputs.RESULTS_SCHEMA and results["quick"] is False
     pdfs = [name.replace(".png", ".pdf") for name in TASK2_FIGURES]
     assert sorted(results["figures"]) == sorted(TASK2_FIGURES + pdfs)
     for name, digest in results["figures"].items():
-        assert utils.sha256(full_task2.figures / name) == digest
-    assert utils.output_set_problem("task2", full_task2) is None
+        assert outputs.sha256(full_task2.figures / name) == digest
+    assert outputs.output_set_problem("task2", full_task2) is None
     assert "task2" not in check_outputs.stale_tasks(full_task2)
     assert not (full_task2.figures / "quick").exists()
 
@@ -256,24 +256,28 @@ def test_a_full_run_is_one_consistent_set_that_make_report_keeps(full_task2) -> 
         ("two_layer_network.py", {"task5", "task5_search"}),
         ("trainer.py", {"task2", "task3", "task4", "task5", "task5_search"}),
         ("requirements.txt", {"task2", "task3", "task4", "task5", "task5_search"}),
-        ("report_helpers.py", set()),  # the report's code: the notebook runs afresh anyway
+        ("image_transforms.py", {"task5", "task5_search"}),
+        ("support/outputs.py", {"task2", "task3", "task4", "task5", "task5_search"}),
+        ("reporting/report_helpers.py", set()),  # the report's code: the notebook runs afresh
     ],
 )
 def test_results_older_than_their_code_are_stale(
     changed: str, stale: set[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Which tasks run again after an edit: those whose script imports the file, at any depth."""
-    folders = utils.OutputFolders(tmp_path / "figures", tmp_path / "results")
+    folders = outputs.OutputFolders(tmp_path / "figures", tmp_path / "results")
     folders.results.mkdir(parents=True)
     complete = {task: None for task in check_outputs.REPORT_TASKS}
-    monkeypatch.setattr(utils, "output_set_problem", lambda task, folders: complete[task])
-    newest = max(path.stat().st_mtime for path in utils.REPO.glob("*.py"))
+    monkeypatch.setattr(outputs, "output_set_problem", lambda task, folders: complete[task])
+    code = {path for task in complete for path in check_outputs.code_files(task)}
+    code.add(outputs.REPO / "reporting" / "report_helpers.py")
+    newest = max(path.stat().st_mtime for path in code)
     for task in check_outputs.REPORT_TASKS:
         results = folders.results / f"{task}.json"
         results.write_text("{}", encoding="utf-8")
         os.utime(results, (newest + 10, newest + 10))
     assert check_outputs.stale_tasks(folders) == {}
-    edited = utils.REPO / changed
+    edited = outputs.REPO / changed
     original = edited.stat()
     try:
         os.utime(edited, (newest + 20, newest + 20))
@@ -281,7 +285,8 @@ def test_results_older_than_their_code_are_stale(
     finally:
         os.utime(edited, ns=(original.st_atime_ns, original.st_mtime_ns))
     assert set(found) == stale
-    assert all(problem.endswith(f"is older than {changed}") for problem in found.values())
+    name = Path(changed).name
+    assert all(problem.endswith(f"is older than {name}") for problem in found.values())
 
 
 @pytest.mark.parametrize(
@@ -294,7 +299,7 @@ def test_results_older_than_their_code_are_stale(
     ],
 )
 def test_a_broken_set_is_named_rerun_by_make_and_refused_by_the_build(
-    damage: str, problem: str, full_task2: utils.OutputFolders, tmp_path: Path, capsys
+    damage: str, problem: str, full_task2: outputs.OutputFolders, tmp_path: Path, capsys
 ) -> None:
     figure, results = full_task2.figures / "task2e_shuffle.png", full_task2.results / "task2.json"
     if damage == "delete a figure":

@@ -16,17 +16,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-import require_python
-import utils
+from support import outputs, require_python
 
 # The commands a person runs; each checks the Python version first.
-COMMANDS = ["task2.py", "task3.py", "task4.py", "task5.py", "check_outputs.py", "build_report.py",
-            "make_report.py", "bench/bench_training.py"]  # fmt: skip
+COMMANDS = ["task2.py", "task3.py", "task4.py", "task5.py", "bench/bench_training.py",
+            "reporting/check_outputs.py", "reporting/build_report.py",
+            "reporting/make_report.py"]  # fmt: skip
 STANDARD_LIBRARY = sys.stdlib_module_names | {"__future__"}
 WINDOWS_ENV = {"PYTHONPATH": str(Path(__file__).parent / "windows"), "PYTHONIOENCODING": "utf-8"}
 
 
-def python(*args: str, env: dict[str, str] | None = None, cwd: Path = utils.REPO):
+def python(*args: str, env: dict[str, str] | None = None, cwd: Path = outputs.REPO):
     """`python *args` as a real process (this interpreter), output decoded as UTF-8."""
     return subprocess.run(
         [sys.executable, *args],
@@ -44,11 +44,11 @@ def python(*args: str, env: dict[str, str] | None = None, cwd: Path = utils.REPO
 
 def test_the_windows_simulation_removes_what_windows_lacks() -> None:
     probe = (
-        "import os, signal, utils\n"
+        "import os, signal\nfrom support import outputs\n"
         "print(hasattr(signal, 'SIGHUP'), hasattr(signal, 'SIGKILL'),"
         " hasattr(signal, 'pthread_sigmask'))\n"
         "try:\n    os.kill(os.getpid(), 0)\nexcept OSError:\n    print('os.kill(pid, 0) raises')\n"
-        "print(sorted(signal.Signals(s).name for s in utils.STOP_SIGNALS))\n"
+        "print(sorted(signal.Signals(s).name for s in outputs.STOP_SIGNALS))\n"
     )
     result = python("-c", probe, env=WINDOWS_ENV)
     assert result.returncode == 0, result.stderr
@@ -62,24 +62,25 @@ def test_the_windows_simulation_removes_what_windows_lacks() -> None:
 def test_a_quick_task_runs_end_to_end_on_windows(mnist_dir: Path, tmp_path: Path) -> None:
     """task5.py --quick on the simulation, beside a staging folder a killed run left behind."""
     figures, results = tmp_path / "figures", tmp_path / "results"
-    debris = figures / "quick" / f"{utils.STAGING_PREFIX}999999999-x"
+    debris = figures / "quick" / f"{outputs.STAGING_PREFIX}999999999-x"
     debris.mkdir(parents=True)
     env = {**WINDOWS_ENV, "FIGURES_DIR": str(figures), "RESULTS_DIR": str(results)}
     result = python("task5.py", "--quick", "--seeds", "1", "--data-dir", str(mnist_dir), env=env)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    folders = utils.OutputFolders(figures / "quick", results / "quick")
-    assert utils.output_set_problem("task5", folders, allow_quick=True) is None
+    folders = outputs.OutputFolders(figures / "quick", results / "quick")
+    assert outputs.output_set_problem("task5", folders, allow_quick=True) is None
     runs = json.loads((folders.results / "task5.json").read_text(encoding="utf-8"))["runs"]
     assert [run["name"] for run in runs] == ["final", "softmax"]
 
 
 def test_check_outputs_and_the_report_build_start_on_windows(tmp_path: Path) -> None:
     env = {**WINDOWS_ENV, "FIGURES_DIR": str(tmp_path), "RESULTS_DIR": str(tmp_path)}
-    checked = python("check_outputs.py", env=env)
+    checked = python("-m", "reporting.check_outputs", env=env)
     assert checked.returncode == 0, checked.stderr
     assert len(checked.stdout.splitlines()) == 5  # every task's results are missing
-    built = python("build_report.py", "--output", str(tmp_path / "report.pdf"), env=env)
+    pdf = str(tmp_path / "report.pdf")
+    built = python("-m", "reporting.build_report", "--output", pdf, env=env)
     assert built.returncode == 1
     assert built.stderr.startswith("build_report.py: error: ") and "missing" in built.stderr
     assert len(built.stderr.strip().splitlines()) == 1
@@ -90,8 +91,8 @@ def test_a_running_process_is_told_from_one_that_has_exited() -> None:
     assert finished.returncode == 0
     exited = subprocess.Popen([sys.executable, "-c", "import os; print(os.getpid())"])
     exited.wait()
-    assert utils.process_alive(os.getpid())
-    assert not utils.process_alive(exited.pid)
+    assert outputs.process_alive(os.getpid())
+    assert not outputs.process_alive(exited.pid)
 
 
 class FakeWinapi:
@@ -102,7 +103,7 @@ class FakeWinapi:
         self.open_handles: set[int] = set()
 
     def OpenProcess(self, access: int, inherit: bool, pid: int) -> int:
-        assert access == utils.PROCESS_QUERY_LIMITED_INFORMATION and inherit is False
+        assert access == outputs.PROCESS_QUERY_LIMITED_INFORMATION and inherit is False
         if pid not in self.processes:
             raise OSError(22, "The parameter is incorrect")
         if self.processes[pid] is None:
@@ -120,14 +121,14 @@ class FakeWinapi:
 def test_the_windows_liveness_check_asks_for_the_exit_code(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    winapi = FakeWinapi({10: utils.STILL_ACTIVE, 11: 0, 12: None})
+    winapi = FakeWinapi({10: outputs.STILL_ACTIVE, 11: 0, 12: None})
     monkeypatch.setitem(sys.modules, "_winapi", winapi)
     monkeypatch.setattr(os, "kill", lambda pid, signum: pytest.fail("os.kill on Windows"))
-    monkeypatch.setattr(utils.os, "name", "nt")
-    assert utils.process_alive(10)  # running
-    assert not utils.process_alive(11)  # exited, its handle still held by someone
-    assert utils.process_alive(12)  # another user's: its folder is kept
-    assert not utils.process_alive(13)  # no such process
+    monkeypatch.setattr(outputs.os, "name", "nt")
+    assert outputs.process_alive(10)  # running
+    assert not outputs.process_alive(11)  # exited, its handle still held by someone
+    assert outputs.process_alive(12)  # another user's: its folder is kept
+    assert not outputs.process_alive(13)  # no such process
     assert winapi.open_handles == set()
 
 
@@ -148,27 +149,37 @@ def test_a_new_enough_python_passes(version: tuple[int, ...]) -> None:
     assert require_python.problem(version, sys.executable) is None
 
 
-def old_python(script: str, *args: str, cwd: Path = utils.REPO) -> subprocess.CompletedProcess:
-    """`script` run by this interpreter posing as Python 3.10.13."""
+def old_python(*command: str, cwd: Path = outputs.REPO) -> subprocess.CompletedProcess:
+    """`python *command` (a script and its arguments, or -m and a module) run by this
+    interpreter posing as Python 3.10.13."""
     launcher = (
         "import runpy, sys\n"
         "sys.version_info = (3, 10, 13, 'final', 0)\n"
-        "sys.argv = sys.argv[1:]\n"
-        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+        "if sys.argv[1] == '-m':\n"
+        "    sys.argv = sys.argv[2:]\n"
+        "    runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n"
+        "else:\n"
+        "    sys.argv = sys.argv[1:]\n"
+        "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
     )
-    return python("-c", launcher, script, *args, cwd=cwd)
+    return python("-c", launcher, *command, cwd=cwd)
 
 
 @pytest.mark.parametrize(
-    "command",
-    [["task2.py", "--quick"], ["task5.py", "--search"], ["build_report.py"], ["make_report.py"]],
+    ("command", "name"),
+    [
+        (["task2.py", "--quick"], "task2.py"),
+        (["task5.py", "--search"], "task5.py"),
+        (["-m", "reporting.build_report"], "build_report.py"),
+        (["-m", "reporting.make_report"], "make_report.py"),
+    ],
 )
-def test_every_command_stops_an_old_python_in_one_line(command: list[str]) -> None:
+def test_every_command_stops_an_old_python_in_one_line(command: list[str], name: str) -> None:
     result = old_python(*command)
     assert result.returncode == 1
     assert result.stdout == ""  # nothing loaded, nothing trained
     assert result.stderr.strip().splitlines() == [
-        f"{command[0]}: error: this is Python 3.10.13 ({sys.executable}); the project needs "
+        f"{name}: error: this is Python 3.10.13 ({sys.executable}); the project needs "
         "Python 3.11 or newer: install it (python.org, Homebrew or conda) and run this with it "
         "(with make: make PYTHON=python3.11)"
     ]
@@ -178,7 +189,7 @@ def test_old_pythons_can_read_the_check_and_the_commands() -> None:
     """require_python.py has no syntax newer than Python 3.4 and no annotations (2.7 reads it);
     the commands, which import it before anything beyond the standard library, none newer than
     3.7: older Pythons reach its message."""
-    check = (utils.REPO / "require_python.py").read_text(encoding="utf-8")
+    check = (outputs.REPO / "support" / "require_python.py").read_text(encoding="utf-8")
     ast.parse(check, feature_version=(3, 4))
     functions = [node for node in ast.walk(ast.parse(check)) if isinstance(node, ast.FunctionDef)]
     assert functions and not any(
@@ -186,7 +197,7 @@ def test_old_pythons_can_read_the_check_and_the_commands() -> None:
         for function in functions
     )
     for command in COMMANDS:
-        source = (utils.REPO / command).read_text(encoding="utf-8")
+        source = (outputs.REPO / command).read_text(encoding="utf-8")
         ast.parse(source, feature_version=(3, 7))
         imported = [
             ast.unparse(node)
@@ -197,14 +208,15 @@ def test_old_pythons_can_read_the_check_and_the_commands() -> None:
         first = next(
             line for line in imported if line.split()[1].partition(".")[0] not in STANDARD_LIBRARY
         )
-        assert first == "import require_python", command
+        assert first == "import support.require_python", command
 
 
 def test_make_checks_the_python_before_creating_the_environment(tmp_path: Path) -> None:
     if shutil.which("make") is None:
         pytest.fail("this test needs make (GNU make)", pytrace=False)
-    for name in ("Makefile", "require_python.py", "requirements.txt"):
-        shutil.copy(utils.REPO / name, tmp_path / name)
+    (tmp_path / "support").mkdir()
+    for name in ("Makefile", "support/require_python.py", "requirements.txt"):
+        shutil.copy(outputs.REPO / name, tmp_path / name)
     fake = tmp_path / "python3.10"
     fake.write_text(
         f'#!/bin/sh\nexec {sys.executable} -c "import runpy, sys; '
@@ -247,19 +259,19 @@ def split_spec(spec: str) -> tuple[str, str]:
 
 
 def test_environment_yml_lists_the_requirements_for_conda() -> None:
-    environment = yaml.safe_load((utils.REPO / "environment.yml").read_text(encoding="utf-8"))
+    environment = yaml.safe_load((outputs.REPO / "environment.yml").read_text(encoding="utf-8"))
     assert environment["channels"] == ["conda-forge"]
     conda = dict(split_spec(spec) for spec in environment["dependencies"])
     assert conda["python"] == f">={'.'.join(map(str, require_python.NEEDED))}"
-    pip = dict(split_spec(spec) for spec in requirement_lines(utils.REPO / "requirements.txt"))
+    pip = dict(split_spec(spec) for spec in requirement_lines(outputs.REPO / "requirements.txt"))
     assert pip and {CONDA_NAMES.get(name, name): spec for name, spec in pip.items()} == {
         name: spec for name, spec in conda.items() if name not in CONDA_ONLY
     }
 
 
 def test_the_test_requirements_add_to_the_students() -> None:
-    student = requirement_lines(utils.REPO / "requirements.txt")
-    dev = requirement_lines(utils.REPO / "requirements-dev.txt")
+    student = requirement_lines(outputs.REPO / "requirements.txt")
+    dev = requirement_lines(outputs.REPO / "requirements-dev.txt")
     assert dev[0] == "-r requirements.txt"
     assert {split_spec(spec)[0] for spec in dev[1:]} >= {"pytest", "selenium", "ruff", "pyyaml"}
     assert not {split_spec(spec)[0] for spec in student} & {"pytest", "selenium", "ruff"}
@@ -267,7 +279,8 @@ def test_the_test_requirements_add_to_the_students() -> None:
 
 def test_the_report_and_the_tasks_import_nothing_from_the_test_requirements() -> None:
     code = (
-        "import json, sys, build_report, make_report, task5\nprint(json.dumps(list(sys.modules)))"
+        "import json, sys, task5\nfrom reporting import build_report, make_report\n"
+        "print(json.dumps(list(sys.modules)))"
     )
     result = python("-c", code)
     assert result.returncode == 0, result.stderr

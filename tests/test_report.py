@@ -15,9 +15,9 @@ import pdfplumber
 import pytest
 from conftest import PLANTED_TEST_ACCURACY
 
-import build_report
-import report_helpers as rh
-from myst_export import Directive, parse_blocks
+from reporting import build_report
+from reporting import report_helpers as rh
+from reporting.myst_export import Directive, parse_blocks
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 import task2
 import task3
 import task4
-from utils import REPO
+from support.outputs import REPO
 
 RUN_KEYS = {
     "name",

@@ -1,9 +1,10 @@
 """Stop at once, in one line, on a Python older than this project needs.
 
-Imported first by every command (the task scripts, check_outputs.py, build_report.py,
-make_report.py), and run by the Makefile before it creates the virtual environment, so that an
-old Python says so before anything is installed or trained. Written in syntax that any Python
-reads, 2.7 included: a newer construct here would end in a SyntaxError instead of this message.
+Imported first by every command (the task scripts, and reporting/'s check_outputs.py,
+build_report.py and make_report.py), and run by the Makefile before it creates the virtual
+environment, so that an old Python says so before anything is installed or trained. Written in
+syntax that any Python reads, 2.7 included: a newer construct here would end in a SyntaxError
+instead of this message.
 """
 
 import os

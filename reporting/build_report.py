@@ -1,20 +1,20 @@
 """Build the report: execute report.ipynb against results/ and export it as report.pdf.
 
-    python build_report.py [--html] [--output PATH]
+    python -m reporting.build_report [--html] [--output PATH]
 
 The notebook is executed in a fresh kernel (so every number in its text comes from the
 current results/*.json), with the {eval} roles of its Markdown cells filled in from the kernel
 and its MyST figures, tables and references translated for the exporter (myst_export.py). The
 title block is filled from report_metadata.toml, and the executed notebook is exported without
 code, prompts or stderr: as PDF through nbconvert's LaTeX route (pandoc + xelatex, template in
-report_template/), or as a self-contained HTML page with --html or when pandoc or xelatex is
+reporting/template/), or as a self-contained HTML page with --html or when pandoc or xelatex is
 missing; its formulas are typeset by a MathJax installed with the requirements, so the page
 needs no network. The output file is written atomically; report.ipynb itself is never modified.
 """
 
 from __future__ import annotations
 
-import require_python  # noqa: F401 (first: an older Python stops here, in one line)
+import support.require_python  # noqa: F401 (first: an older Python stops here, in one line)
 
 # isort: split
 
@@ -32,14 +32,13 @@ from nbclient.exceptions import CellExecutionError
 from nbconvert.exporters import Exporter, HTMLExporter, LatexExporter, PDFExporter
 from nbconvert.exporters.pdf import LatexFailed
 
-import report_helpers
-import utils
-from myst_export import MystError, MystExecutePreprocessor, MystTranslatePreprocessor
-from utils import atomic_write, figures_dir
+from reporting import report_helpers
+from reporting.myst_export import MystError, MystExecutePreprocessor, MystTranslatePreprocessor
+from support import outputs
 
-ROOT = Path(__file__).resolve().parent
-NOTEBOOK = ROOT / "report.ipynb"
-TITLE_BLOCK = ROOT / "report_metadata.toml"
+HERE = Path(__file__).resolve().parent
+NOTEBOOK = outputs.REPO / "report.ipynb"
+TITLE_BLOCK = outputs.REPO / "report_metadata.toml"
 LATEX_TOOLS = ("pandoc", "xelatex")
 TEX_PACKAGES = "texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc"
 # How to install pandoc and xelatex, by platform (docs/setup.md says more).
@@ -61,16 +60,16 @@ EXPORT_OPTIONS = {
     "exclude_output_prompt": True,
 }
 LATEX_OPTIONS = {
-    "template_name": "report_template",
-    "extra_template_basedirs": [str(ROOT)],
+    "template_name": "template",
+    "extra_template_basedirs": [str(HERE)],
     **EXPORT_OPTIONS,
 }
-# MathJax 2 from the jupyter-server-mathjax package, which report_template/html/ configures:
+# MathJax 2 from the jupyter-server-mathjax package, which template/html/ configures:
 # the formulas of report.html render offline.
 MATHJAX_URL = (Path(jupyter_server_mathjax.__file__).parent / "static" / "MathJax.js").as_uri()
 HTML_OPTIONS = {
     "template_name": "html",
-    "extra_template_basedirs": [str(ROOT / "report_template")],
+    "extra_template_basedirs": [str(HERE / "template")],
     "embed_images": True,
     "mathjax_url": MATHJAX_URL,
     **EXPORT_OPTIONS,
@@ -85,7 +84,7 @@ def read_title_block(path: Path = TITLE_BLOCK) -> dict[str, Any]:
     """Notebook metadata for the title block, from the TOML file at `path`.
 
     Returns {"title": str, "authors": [{"name": str}, ...], "report": {"course", "date"}},
-    the keys nbconvert's LaTeX template and report_template/ read.
+    the keys nbconvert's LaTeX template and template/ read.
     """
     try:
         values = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -128,7 +127,7 @@ def read_report(source: Path = NOTEBOOK, title_block: Path = TITLE_BLOCK) -> nbf
     return notebook
 
 
-def execute(notebook: nbformat.NotebookNode, folder: Path = ROOT) -> None:
+def execute(notebook: nbformat.NotebookNode, folder: Path = outputs.REPO) -> None:
     """Run every cell of `notebook` in place, in `folder`, filling in its {eval} roles."""
     preprocessor = MystExecutePreprocessor(
         timeout=CELL_TIMEOUT_SECONDS,
@@ -169,13 +168,13 @@ def exporter(kind: str) -> Exporter:
         result = (PDFExporter if kind == "pdf" else LatexExporter)(**LATEX_OPTIONS)
     translate = MystTranslatePreprocessor(
         target="html" if kind == "html" else "latex",
-        path_prefixes={"figures": str(figures_dir())},
+        path_prefixes={"figures": str(outputs.figures_dir())},
     )
     result.register_preprocessor(translate, enabled=True)
     return result
 
 
-def export(notebook: nbformat.NotebookNode, pdf: bool, folder: Path = ROOT) -> bytes:
+def export(notebook: nbformat.NotebookNode, pdf: bool, folder: Path = outputs.REPO) -> bytes:
     """The executed notebook as PDF (LaTeX route) or as self-contained HTML, without code.
 
     `folder` is where the notebook lives: figure paths in its Markdown are relative to it.
@@ -200,7 +199,7 @@ def export(notebook: nbformat.NotebookNode, pdf: bool, folder: Path = ROOT) -> b
 def check_results(allow_quick: bool = False) -> None:
     """Refuse results and figures that are not one complete set per task from a full run."""
     for task in report_helpers.REPORT_TASKS:
-        problem = utils.output_set_problem(task, allow_quick=allow_quick)
+        problem = outputs.output_set_problem(task, allow_quick=allow_quick)
         if problem:
             raise ReportError(f"{problem}; {report_helpers.rerun_hint(task)}")
 
@@ -227,19 +226,19 @@ def build(
             "see docs/setup.md) and run again.",
             file=sys.stderr,
         )
-    output = output or ROOT / ("report.pdf" if pdf else "report.html")
+    output = output or outputs.REPO / ("report.pdf" if pdf else "report.html")
     try:
-        utils.check_can_write(output)  # before the notebook runs, not after
-    except utils.OutputError as exc:
+        outputs.check_can_write(output)  # before the notebook runs, not after
+    except outputs.OutputError as exc:
         raise ReportError(f"{exc}, e.g. with --output PATH") from exc
     notebook = read_report(source, title_block)
     execute(notebook, source.parent)
     drop_stderr(notebook)
     document = export(notebook, pdf, source.parent)
     try:
-        with atomic_write(output, "wb") as file:
+        with outputs.atomic_write(output, "wb") as file:
             file.write(document)
-    except utils.OutputError as exc:
+    except outputs.OutputError as exc:
         raise ReportError(str(exc)) from exc
     stale_pdf = output.with_suffix(".pdf")
     if not pdf and stale_pdf.exists():

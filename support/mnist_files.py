@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-DATA_CACHE = Path(__file__).resolve().parent / "data"
+DATA_CACHE = Path(__file__).resolve().parents[1] / "data"  # data/ at the top of the repository
 
 # name -> official MD5 (the files of the original MNIST distribution).
 MNIST_FILES = {

@@ -1,6 +1,6 @@
 """Make report.pdf from whatever state the outputs are in: the stale task scripts, then the PDF.
 
-    python make_report.py [--tasks-only] [--html] [--jobs N]
+    python -m reporting.make_report [--tasks-only] [--html] [--jobs N]
 
 What `make report` runs after its set-up, for every platform, with or without make. The tasks
 that check_outputs.py names (outputs missing, incomplete, from a --quick trial, not from one
@@ -13,7 +13,7 @@ tasks (`make figures`). The MNIST files are found, or downloaded, once, before a
 
 from __future__ import annotations
 
-import require_python  # noqa: F401 (first: an older Python stops here, in one line)
+import support.require_python  # noqa: F401 (first: an older Python stops here, in one line)
 
 # isort: split
 
@@ -26,10 +26,10 @@ import time
 from dataclasses import dataclass
 from typing import IO
 
-import build_report
-import check_outputs
 import utils
-from mnist_files import MNISTError, find_data_dir
+from reporting import build_report, check_outputs
+from support import outputs
+from support.mnist_files import MNISTError, find_data_dir
 
 # The order in which stale tasks start: the longest first, so that the scripts running side by
 # side finish at about the same time (the search takes about as long as the four others).
@@ -70,11 +70,11 @@ class Running:
 
 
 def start(task: str, env: dict[str, str]) -> Running:
-    command = [sys.executable, *utils.task_arguments(task)]
-    print(utils.rerun_command(task), flush=True)
+    command = [sys.executable, *outputs.task_arguments(task)]
+    print(outputs.rerun_command(task), flush=True)
     output = tempfile.TemporaryFile()  # noqa: SIM115 (closed by Running.show)
     process = subprocess.Popen(
-        command, cwd=utils.REPO, env=env, stdout=output, stderr=subprocess.STDOUT
+        command, cwd=outputs.REPO, env=env, stdout=output, stderr=subprocess.STDOUT
     )
     return Running(task, process, output)
 
@@ -134,17 +134,17 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["MNIST_DIR"] = str(find_data_dir())  # found or downloaded once, for all
     except MNISTError as exc:
         sys.exit(f"{name}: error: {exc}")
-    folders = utils.OutputFolders.for_run(quick=False)
+    folders = outputs.OutputFolders.for_run(quick=False)
     for folder in (folders.figures, folders.results):
         if folder.is_dir():
-            utils.remove_leftovers(folder)
+            outputs.remove_leftovers(folder)
     stale = check_outputs.stale_tasks(folders)
     for task, problem in stale.items():
-        print(f"{problem}: `{utils.rerun_command(task)}` runs again")
+        print(f"{problem}: `{outputs.rerun_command(task)}` runs again")
     order = [task for task in LONGEST_FIRST if task in stale]
     failed = run_tasks(order, args.jobs)
     if failed:
-        scripts = ", ".join(f"`{utils.rerun_command(task)}`" for task in failed)
+        scripts = ", ".join(f"`{outputs.rerun_command(task)}`" for task in failed)
         sys.exit(f"{name}: error: {scripts} failed (output above); the report was not built")
     if not args.tasks_only:
         build_report.main(["--html"] if args.html else [])

@@ -31,8 +31,8 @@ import dataloaders
 from gradient_check import gradient_check
 from logistic_regression import BinaryModel
 from softmax_regression import NUM_CLASSES, SoftmaxModel
+from support.outputs import figures_dir, rerun_command, results_dir
 from two_layer_network import TwoLayerModel
-from utils import figures_dir, rerun_command, results_dir
 
 REPORT_TASKS: tuple[str, ...] = ("task2", "task3", "task4", "task5", "task5_search")
 """Results files (``<results_dir>/<task>.json``) that report.ipynb reads."""
