@@ -30,8 +30,7 @@ import support.require_python  # noqa: E402, F401 (first: an older Python stops 
 
 # isort: split
 
-import utils  # noqa: E402
-from dataloaders import Splits, load_binary_dataset, load_full_mnist  # noqa: E402
+from dataloaders import Splits, load_binary_dataset, load_full_mnist, prepare_data  # noqa: E402
 from logistic_regression import BinaryModel  # noqa: E402
 from reporting.make_report import ONE_BLAS_THREAD  # noqa: E402
 from softmax_regression import SoftmaxModel  # noqa: E402
@@ -52,9 +51,7 @@ class TimedTrainer(BaseTrainer):
 
 def prepare(load, num_classes: int | None, dtype: str) -> Splits:
     """The task's splits, pre-processed as the scripts do, in `dtype`."""
-    parser = utils.make_parser("", learning_rate=1, batch_size=1, epochs=1)
-    args = parser.parse_args(["--dtype", dtype])
-    return utils.load_data(parser, args, load, num_classes)
+    return prepare_data(load(), num_classes, dtype)
 
 
 def time_numpy(model_factory, data: Splits, lr: float, epochs: int, repeats: int) -> dict:

@@ -24,6 +24,7 @@ from reporting.myst_export import (
     expressions,
     shown_text,
 )
+from support import outputs
 
 FIXTURE = Path(__file__).parent / "fixtures" / "myst_sample.ipynb"
 
@@ -68,11 +69,12 @@ def image(tmp_path: Path) -> Path:
 
 def test_eval_values_are_substituted_from_the_kernel() -> None:
     nb = notebook(
-        ">>> from report_helpers import Text, percent\nrun = {'test_accuracy': 0.5, 'name': 'a_b'}",
+        ">>> from reporting.report_helpers import Text, percent\n"
+        "run = {'test_accuracy': 0.5, 'name': 'a_b'}",
         "# Results\n\nAccuracy {eval}`percent(run['test_accuracy'])`, steps {eval}`6 * 7`, "
         "run {eval}`run['name']`, path {eval}`Text('C:\\\\x')`, code `{eval}`.",
     )
-    source = run(nb, build_report.ROOT).cells[1].source  # where report_helpers is
+    source = run(nb, outputs.REPO).cells[1].source  # where report_helpers is
     # A str shows without quotes; plain text is escaped for Markdown (a_b, a backslash).
     assert source == (
         "# Results\n\nAccuracy 50.00%, steps 42, run a\\_b, path C:\\\\x, code `{eval}`."
@@ -286,7 +288,7 @@ def sample(
     shutil.copy(FIXTURE, tmp_path / FIXTURE.name)
     monkeypatch.setenv("FIGURES_DIR", str(tmp_path / "figures"))
     monkeypatch.setenv("RESULTS_DIR", str(results))
-    monkeypatch.setenv("PYTHONPATH", str(build_report.ROOT))  # the kernel imports report_helpers
+    monkeypatch.setenv("PYTHONPATH", str(outputs.REPO))  # the kernel imports report_helpers
     return tmp_path / FIXTURE.name
 
 

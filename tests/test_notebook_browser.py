@@ -36,6 +36,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from reporting import build_report
 from reporting import report_helpers as rh
 from reporting.myst_export import Directive, parse_blocks
+from support import outputs
 
 FIXTURE = Path(__file__).parent / "fixtures" / "myst_sample.ipynb"
 # The notebooks opened in JupyterLab: the report, and a small sample of every MyST construct.
@@ -119,7 +120,7 @@ def lab(
         **os.environ,
         "FIGURES_DIR": str(root / "figures"),
         "RESULTS_DIR": str(results),
-        "PYTHONPATH": str(build_report.ROOT),  # the kernel imports report_helpers
+        "PYTHONPATH": str(outputs.REPO),  # the kernel imports report_helpers
         # Nothing from the user's Jupyter or IPython set-up, nothing kept afterwards.
         "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
@@ -342,7 +343,7 @@ def test_html_report_typesets_its_formulas_offline(
     shutil.copy(FIXTURE, notebook)
     monkeypatch.setenv("FIGURES_DIR", str(tmp_path / "figures"))
     monkeypatch.setenv("RESULTS_DIR", str(results))
-    monkeypatch.setenv("PYTHONPATH", str(build_report.ROOT))
+    monkeypatch.setenv("PYTHONPATH", str(outputs.REPO))
     html = build_report.build(
         tmp_path / "report.html", html=True, source=notebook, allow_quick=True
     )

@@ -18,6 +18,7 @@ from conftest import PLANTED_TEST_ACCURACY
 from reporting import build_report
 from reporting import report_helpers as rh
 from reporting.myst_export import Directive, parse_blocks
+from support import outputs
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def committed_notebook() -> nbformat.NotebookNode:
     name = build_report.NOTEBOOK.name
     inside = subprocess.run(
         ["git", "rev-parse", "--is-inside-work-tree"],
-        cwd=build_report.ROOT,
+        cwd=outputs.REPO,
         capture_output=True,
         text=True,
         encoding="utf-8",
@@ -65,7 +66,7 @@ def committed_notebook() -> nbformat.NotebookNode:
         return nbformat.read(build_report.NOTEBOOK, as_version=4)
     committed = subprocess.run(
         ["git", "show", f"HEAD:./{name}"],
-        cwd=build_report.ROOT,
+        cwd=outputs.REPO,
         capture_output=True,
         text=True,
         encoding="utf-8",
@@ -249,7 +250,7 @@ def test_latex_stays_within_the_margins(executed: nbformat.NotebookNode, tmp_pat
     if missing := build_report.missing_latex_tools():
         pytest.fail(f"the PDF test needs {missing}: install {build_report.TEX_PACKAGES}")
     exporter = build_report.exporter("latex")
-    latex, _ = exporter.from_notebook_node(executed, {"metadata": {"path": str(build_report.ROOT)}})
+    latex, _ = exporter.from_notebook_node(executed, {"metadata": {"path": str(outputs.REPO)}})
     title_block = build_report.read_title_block()
     assert f"\\title{{{title_block['title']}}}" in latex
     assert title_block["authors"][0]["name"] in latex
@@ -258,7 +259,7 @@ def test_latex_stays_within_the_margins(executed: nbformat.NotebookNode, tmp_pat
     subprocess.run(
         ["xelatex", "-interaction=nonstopmode", "report.tex"],
         cwd=tmp_path,
-        env={**os.environ, "TEXINPUTS": f"{build_report.ROOT}:"},
+        env={**os.environ, "TEXINPUTS": f"{outputs.REPO}:"},
         capture_output=True,
         check=False,
     )
