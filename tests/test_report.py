@@ -299,7 +299,7 @@ def build_without_running(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def one_line_error(argv: list[str]) -> str:
-    """The message with which `python build_report.py *argv` stops (no traceback)."""
+    """The message with which `python -m reporting.build_report *argv` stops (no traceback)."""
     with pytest.raises(SystemExit) as stopped:
         build_report.main(argv)
     message = str(stopped.value.code)
