@@ -1,7 +1,7 @@
 """One experiment: train a model with the shared trainer, evaluate it, and make its record.
 
 The record is what results/<task>.json stores for the run: its hyperparameters, where early
-stopping stopped, the final loss and accuracy on each split, and the validation history.
+stopping stopped, the final loss and accuracy on each split, and the trainer's `History`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from dataloaders import Splits
 from softmax_regression import SoftmaxModel
-from trainer import Augment, BaseTrainer, History, Model, Validation, evaluate
+from trainer import Augment, BaseTrainer, Model, evaluate
 
 
 @dataclass(frozen=True)
@@ -27,11 +27,10 @@ class Settings:
 
 @dataclass
 class Run:
-    """A finished training run: its JSON record, its histories and the trained model."""
+    """A finished training run: its JSON record (its history in record["history"]) and the
+    trained model."""
 
     record: dict[str, Any]
-    train_history: History
-    val_history: History
     model: Model
 
 
@@ -76,7 +75,7 @@ def run_experiment(
         description=name,
     )
     start = time.perf_counter()
-    train_history, val_history = trainer.train(settings.epochs)
+    history = trainer.train(settings.epochs)
     seconds = time.perf_counter() - start
     record: dict[str, Any] = {
         "name": name,
@@ -87,10 +86,11 @@ def run_experiment(
         "early_stopping_patience": early_stopping_patience,
         "seed": settings.seed,
         **(hyperparameters or {}),
-        "steps": trainer.global_step,
-        "stopped_at_step": trainer.stopped_at_step,
+        # Steps and epochs count as `History` says: step s = the weights after s updates.
+        "steps": trainer.global_step,  # updates in all
+        "stopped_at_step": trainer.stopped_at_step,  # None: no early stop
         "stopped_at_epoch": trainer.stopped_at_epoch,
-        "best_step": trainer.best_validation.step if trainer.best_validation else None,
+        "best_step": trainer.best_step,  # the lowest validation loss (restored with early stopping)
         "split_sizes": {
             "train": len(data.X_train),
             "val": len(data.X_val),
@@ -104,10 +104,8 @@ def run_experiment(
         X, Y = getattr(data, f"X_{split}"), getattr(data, f"Y_{split}")
         record[f"{split}_loss"], record[f"{split}_accuracy"] = evaluate(model, X, Y)
     record["seconds"] = round(seconds, 3)
-    record["history"] = {
-        key: [getattr(v, key) for v in trainer.validations] for key in Validation._fields
-    }
-    return Run(record, train_history, val_history, model)
+    record["history"] = history
+    return Run(record, model)
 
 
 def train_softmax(

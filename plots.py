@@ -5,6 +5,8 @@ drawn at the size the report prints them (`TEXT_WIDTH` wide for two or three pan
 `PANEL_WIDTH` for one), so that their text is printed at `FONT_SIZE` points. Legends go
 under the panels, where they cannot hide a curve, and the axes show every point: losses on a
 log scale and accuracies on a logit scale, so that the first steps and the plateau both show.
+The x-axes count steps as the trainer does (`trainer.History`): step s is the weights after s
+updates.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ TEXT_WIDTH = 6.27  # inches: the width of the text of report.pdf (A4, margins of
 PANEL_WIDTH = 0.56 * TEXT_WIDTH  # a figure of one panel, printed at 56 % of the text width
 PANEL_HEIGHT = 2.9  # inches: a row of panels, with its title and the legend under it
 FONT_SIZE = 8  # points, every text of every figure
+STEP_LABEL = "step (updates done)"  # the x-axis of every curve over training
 plt.rcParams.update(
     {
         "font.size": FONT_SIZE,
@@ -155,8 +158,9 @@ def plot_loss(ax: plt.Axes, run: Run, label: str = "") -> None:
     """Training loss per step (faint raw, and its moving average over one epoch) and validation
     loss, on a log scale. An epoch-long window averages out what repeats every epoch, such as
     the pattern of the batches when the data are not shuffled."""
-    steps = np.fromiter(run.train_history["loss"], dtype=int)
-    losses = np.fromiter(run.train_history["loss"].values(), dtype=float)
+    history = run.record["history"]
+    losses = np.asarray(history["batch_loss"], dtype=float)
+    steps = np.arange(len(losses))  # batch_loss[s]: the batch loss at step s
     window = _steps_per_epoch(run)
     ax.plot(steps, losses, color="C0", alpha=0.25, linewidth=0.6, label=f"{label}training (batch)")
     ax.plot(
@@ -165,16 +169,19 @@ def plot_loss(ax: plt.Axes, run: Run, label: str = "") -> None:
         color="C0",
         label=f"{label}training (moving average over one epoch, {window} steps)",
     )
-    ax.plot(*series(run.val_history["loss"]), color="C1", label=f"{label}validation (whole set)")
-    ax.set(xlabel="training step", ylabel="cross-entropy loss (log scale)")
+    ax.plot(
+        history["step"], history["val_loss"], color="C1", label=f"{label}validation (whole set)"
+    )
+    ax.set(xlabel=STEP_LABEL, ylabel="cross-entropy loss (log scale)")
     log_axis(ax)
 
 
 def plot_accuracy(ax: plt.Axes, run: Run) -> None:
     """Training and validation accuracy at each validation point, on a logit scale."""
-    ax.plot(*series(run.train_history["accuracy"]), color="C0", label="training (whole set)")
-    ax.plot(*series(run.val_history["accuracy"]), color="C1", label="validation (whole set)")
-    ax.set(xlabel="training step", ylabel="accuracy (logit scale)")
+    history = run.record["history"]
+    ax.plot(history["step"], history["train_accuracy"], color="C0", label="training (whole set)")
+    ax.plot(history["step"], history["val_accuracy"], color="C1", label="validation (whole set)")
+    ax.set(xlabel=STEP_LABEL, ylabel="accuracy (logit scale)")
     logit_axis(ax)
 
 
@@ -210,15 +217,8 @@ def loss_and_accuracy(title: str, run: Run, stopped: Run | None = None) -> plt.F
     return fig
 
 
-def series(history: dict[int, float]) -> tuple[list[int], list[float]]:
-    """The steps and values of a history, for plotting."""
-    return list(history), list(history.values())
-
-
 def _steps_per_epoch(run: Run) -> int:
     history = run.record["history"]
-    if history["epoch"][-1] == 0:
-        return 1
     return round(history["step"][-1] / history["epoch"][-1])
 
 
@@ -226,10 +226,11 @@ def compare_validation(title: str, runs: dict[str, Run]) -> plt.Figure:
     """Validation loss and accuracy of several runs, side by side, one line per run."""
     fig, (loss_ax, accuracy_ax) = titled_figure(title, ("Validation loss", "Validation accuracy"))
     for label, run in runs.items():
-        loss_ax.plot(*series(run.val_history["loss"]), label=label)
-        accuracy_ax.plot(*series(run.val_history["accuracy"]), label=label)
-    loss_ax.set(xlabel="training step", ylabel="cross-entropy loss (log scale)")
-    accuracy_ax.set(xlabel="training step", ylabel="accuracy (logit scale)")
+        history = run.record["history"]
+        loss_ax.plot(history["step"], history["val_loss"], label=label)
+        accuracy_ax.plot(history["step"], history["val_accuracy"], label=label)
+    loss_ax.set(xlabel=STEP_LABEL, ylabel="cross-entropy loss (log scale)")
+    accuracy_ax.set(xlabel=STEP_LABEL, ylabel="accuracy (logit scale)")
     log_axis(loss_ax)
     logit_axis(accuracy_ax)
     legend_below(fig, columns=len(runs))
@@ -251,7 +252,7 @@ def plot_overfitting(title: str, run: Run) -> plt.Figure:
         ax.axvline(
             best_step, color="C2", linestyle=":", label=f"lowest validation loss (step {best_step})"
         )
-        ax.set_xlabel("training step")
+        ax.set_xlabel(STEP_LABEL)
     axes[0].set_ylabel("cross-entropy loss (log scale)")
     axes[1].set_ylabel("accuracy (logit scale)")
     log_axis(axes[0])

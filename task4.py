@@ -101,10 +101,9 @@ def plot_validation_accuracy(runs: dict[float, Run]) -> plt.Figure:
     for index, (l2_lambda, run) in enumerate(sorted(runs.items(), reverse=True)):
         dashed = {"color": "grey", "linestyle": "--"}
         style = dashed if l2_lambda == 0 else {"color": f"C{index}"}
-        steps, accuracies = plots.series(run.val_history["accuracy"])
-        axes[0].plot(steps, accuracies, label=f"λ = {l2_lambda:g}", **style)
+        history = run.record["history"]
+        axes[0].plot(history["step"], history["val_accuracy"], label=f"λ = {l2_lambda:g}", **style)
         if l2_lambda in smallest:
-            history = run.record["history"]
             later = [i for i, epoch in enumerate(history["epoch"]) if epoch >= start]
             axes[1].plot(
                 [history["step"][i] for i in later],
@@ -113,7 +112,7 @@ def plot_validation_accuracy(runs: dict[float, Run]) -> plt.Figure:
             )
             shown += [history["val_accuracy"][i] for i in later]
     for ax in axes:
-        ax.set(xlabel="training step", ylabel="validation accuracy")
+        ax.set(xlabel=plots.STEP_LABEL, ylabel="validation accuracy")
     axes[0].set_ylabel("validation accuracy (logit scale)")
     plots.logit_axis(axes[0])
     # Only the points drawn set the limits of the right panel: none of them is cut off.

@@ -51,14 +51,15 @@ def draw_figures(final: Run, data: Splits, test_outputs: np.ndarray, confusion: 
 
 
 def plot_learning_rate(ax: plt.Axes, run: Run) -> None:
-    """The learning rate of every step of `run`, as `BaseTrainer` sets it."""
+    """The learning rate of every update of `run`, as `BaseTrainer` sets it, at the step its
+    update starts from (0 to steps - 1)."""
     r = run.record
     steps = np.arange(r["steps"])
     rates = np.full(len(steps), r["learning_rate"])
     if r["cosine_decay"]:
         rates = 0.5 * r["learning_rate"] * (1 + np.cos(np.pi * steps / r["steps"]))
     ax.plot(steps, rates, color="C2")
-    ax.set(xlabel="training step", ylabel="learning rate", ylim=(0, 1.05 * r["learning_rate"]))
+    ax.set(xlabel=plots.STEP_LABEL, ylabel="learning rate", ylim=(0, 1.05 * r["learning_rate"]))
 
 
 def plot_augmented(inputs: tuple[Splits, np.ndarray], max_shift: int) -> plt.Figure:

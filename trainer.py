@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import NamedTuple, Protocol
+from typing import Protocol, TypedDict
 
 import numpy as np
 from tqdm import tqdm
 
 from dataloaders import batch_loader
 
-History = dict[str, dict[int, float]]
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]  # (X_batch, rng) -> X_batch
 
 
@@ -51,31 +50,53 @@ class TrainingDivergedError(ArithmeticError):
     """The training loss became NaN or infinite."""
 
 
-class Validation(NamedTuple):
-    """Metrics at one validation point; `train_*` are over the whole training set."""
+class History(TypedDict):
+    """What a run measured while it trained: `BaseTrainer.history`, and a record's "history".
 
-    step: int
-    epoch: float
-    train_loss: float
-    train_accuracy: float
-    val_loss: float
-    val_accuracy: float
+    Steps and epochs: step s is the number of updates done so far, and every value labelled
+    step s is measured with the weights after s updates (step 0: the initial weights). Epoch
+    e = s / (steps per epoch), a fraction: epoch 1.0 is one whole pass over the training set.
+
+    One entry per validation point, measured on the WHOLE training and validation sets:
+        step: the step of the point (1, 1 + n, 1 + 2n, ... for a validation every n steps)
+        epoch: that step in epochs
+        train_loss, train_accuracy: loss and accuracy on the whole training set
+        val_loss, val_accuracy: loss and accuracy on the whole validation set
+    One entry per update, at the step it starts from (the index is the step, 0 to steps - 1):
+        batch_loss: batch_loss[s] is the loss of the batch of update s + 1, measured before
+            that update (with the weights of step s)
+    """
+
+    step: list[int]
+    epoch: list[float]
+    train_loss: list[float]
+    train_accuracy: list[float]
+    val_loss: list[float]
+    val_accuracy: list[float]
+    batch_loss: list[float]
 
 
 class BaseTrainer:
     """Train `model` on (X_train, Y_train), validating on (X_val, Y_val) every 20 % of an epoch.
 
-    Each step: forward a batch, record its loss, backward, then for every parameter w with
-    gradient g and velocity v: v <- momentum * v - learning_rate * g; w <- w + v
-    (plain SGD when momentum is 0). Batches have `batch_size` samples; a last smaller one is
-    dropped, so an epoch has len(X_train) // batch_size steps.
+    Each step (one update): forward a batch, record its loss, backward, then for every
+    parameter w with gradient g and velocity v: v <- momentum * v - learning_rate * g;
+    w <- w + v (plain SGD when momentum is 0). Batches have `batch_size` samples; a last
+    smaller one is dropped, so an epoch has len(X_train) // batch_size steps.
+
+    Steps are counted as in `History`: step s means the weights after s updates (step 0: the
+    initial weights), and epoch = step / steps per epoch. `self.history` records the loss of
+    every batch and, at each validation point, the loss and accuracy on the whole training and
+    validation sets. With n = steps per epoch // `validations_per_epoch` (at least 1), the
+    trainer validates after the first update and every n updates after it: at steps 1, 1 + n,
+    1 + 2n, ...
 
     Early stopping: training stops once the validation loss has not improved for
     `early_stopping_patience` validations in a row (None: never), and the weights of the best
     validation are restored at the end.
 
-    Task 5's options: with `cosine_decay`, step t of T in all uses the learning rate
-    learning_rate * (1 + cos(pi t / T)) / 2, from learning_rate down to 0. `augment(X, rng)`
+    Task 5's options: with `cosine_decay`, the update from step t of T in all uses the learning
+    rate learning_rate * (1 + cos(pi t / T)) / 2, from learning_rate down to 0. `augment(X, rng)`
     returns a changed copy of each training batch X for its step (the targets stay); its rng
     comes from `seed` too but is not the shuffling one, so the batch order does not change.
     """
@@ -119,26 +140,35 @@ class BaseTrainer:
         self.num_batches_per_epoch = len(X_train) // batch_size
         self.num_steps_per_val = max(1, self.num_batches_per_epoch // validations_per_epoch)
         self.velocities = [np.zeros_like(w) for w in model.ws]
-        self.train_history: History = {"loss": {}, "accuracy": {}}
-        self.val_history: History = {"loss": {}, "accuracy": {}}
-        self.validations: list[Validation] = []
-        self.global_step = 0
+        self.history: History = {
+            "step": [],
+            "epoch": [],
+            "train_loss": [],
+            "train_accuracy": [],
+            "val_loss": [],
+            "val_accuracy": [],
+            "batch_loss": [],
+        }
+        self.global_step = 0  # updates done so far: the step the weights are at
         self.total_steps = 0  # of the whole run, set by train()
         self.stopped_at_step: int | None = None
-        self.stopped_at_epoch: int | None = None
-        self.best_validation: Validation | None = None
+        self.stopped_at_epoch: float | None = None
+        self.best_step: int | None = None  # the validation point of the lowest validation loss
+        self.best_val_loss = math.inf
         self.best_weights: list[np.ndarray] = []
         self.validations_since_best = 0
 
     def current_learning_rate(self) -> float:
-        """The learning rate of the step about to run: constant, or on the cosine schedule."""
+        """The learning rate of the update about to run, from step `global_step`: constant, or
+        on the cosine schedule."""
         if not self.cosine_decay:
             return self.learning_rate
         progress = self.global_step / self.total_steps
         return 0.5 * self.learning_rate * (1 + math.cos(math.pi * progress))
 
     def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> float:
-        """One SGD step on a batch; returns the batch loss of the forward pass it used."""
+        """One SGD update on a batch; returns the batch loss of the forward pass it used, that
+        is with the weights before the update."""
         outputs = self.model.forward(X_batch)
         loss = self.model.loss(Y_batch, outputs)
         if not np.isfinite(loss):
@@ -151,60 +181,65 @@ class BaseTrainer:
             w += velocity
         return loss
 
-    def validation_step(self) -> Validation:
-        """Loss and accuracy of the current weights on the whole training and validation sets."""
+    def epoch_of(self, step: int) -> float:
+        """`step` in epochs: 1.0 after one whole pass over the training set."""
+        return step / self.num_batches_per_epoch
+
+    def validation_step(self) -> dict[str, float]:
+        """One validation point: the current step, and the loss and accuracy of the current
+        weights on the whole training and validation sets, keyed as in `History`."""
         train_loss, train_accuracy = evaluate(self.model, self.X_train, self.Y_train)
         val_loss, val_accuracy = evaluate(self.model, self.X_val, self.Y_val)
-        epoch = self.global_step / self.num_batches_per_epoch
-        return Validation(
-            self.global_step, epoch, train_loss, train_accuracy, val_loss, val_accuracy
-        )
+        return {
+            "step": self.global_step,
+            "epoch": self.epoch_of(self.global_step),
+            "train_loss": train_loss,
+            "train_accuracy": train_accuracy,
+            "val_loss": val_loss,
+            "val_accuracy": val_accuracy,
+        }
 
-    def train(self, num_epochs: int) -> tuple[History, History]:
-        """Run up to `num_epochs` epochs; return (train_history, val_history).
-
-        Both are {"loss": {step: value}, "accuracy": {step: value}}; the training loss is the
-        batch loss at every step, the accuracies and validation loss are at validation points.
-        """
+    def train(self, num_epochs: int) -> History:
+        """Run up to `num_epochs` epochs; return `self.history` (see `History`)."""
         self.total_steps = num_epochs * self.num_batches_per_epoch
         progress = tqdm(range(num_epochs), desc=self.description, unit="epoch", disable=None)
-        for epoch in progress:
+        for _ in progress:
             batches = batch_loader(
                 self.X_train, self.Y_train, self.batch_size, self.shuffle_dataset, rng=self.rng
             )
             for X_batch, Y_batch in batches:
                 if self.augment is not None:
                     X_batch = self.augment(X_batch, self.augment_rng)
-                self.train_history["loss"][self.global_step] = self.train_step(X_batch, Y_batch)
-                if self.global_step % self.num_steps_per_val == 0:
-                    validation = self.validation_step()
-                    self.record(validation)
-                    progress.set_postfix(val_loss=f"{validation.val_loss:.3f}")
-                    self.keep_if_best(validation)
-                    if self.should_stop():
-                        self.stopped_at_step, self.stopped_at_epoch = self.global_step, epoch + 1
+                self.history["batch_loss"].append(self.train_step(X_batch, Y_batch))
                 self.global_step += 1
-                if self.stopped_at_step is not None:
-                    break
+                # Validate after the first update and every n updates after it.
+                if (self.global_step - 1) % self.num_steps_per_val == 0:
+                    point = self.validation_step()
+                    self.record(point)
+                    progress.set_postfix(val_loss=f"{point['val_loss']:.3f}")
+                    self.keep_if_best(point)
+                    if self.should_stop():
+                        self.stopped_at_step = self.global_step
+                        self.stopped_at_epoch = self.epoch_of(self.global_step)
+                        break
             if self.stopped_at_step is not None:
                 break
         progress.close()
-        if self.early_stopping_patience is not None and self.best_validation is not None:
+        if self.early_stopping_patience is not None and self.best_step is not None:
             self.restore_best_weights()
-        return self.train_history, self.val_history
+        return self.history
 
-    def record(self, validation: Validation) -> None:
-        """Add a validation to the histories."""
-        self.validations.append(validation)
-        self.train_history["accuracy"][validation.step] = validation.train_accuracy
-        self.val_history["loss"][validation.step] = validation.val_loss
-        self.val_history["accuracy"][validation.step] = validation.val_accuracy
+    def record(self, point: dict[str, float]) -> None:
+        """Add a validation point to the history."""
+        for key, value in point.items():
+            self.history[key].append(value)
 
-    def keep_if_best(self, validation: Validation) -> None:
-        """Early stopping's bookkeeping: keep the validation with the lowest validation loss so
-        far and its weights, and count the validations since it."""
-        if self.best_validation is None or validation.val_loss < self.best_validation.val_loss:
-            self.best_validation = validation
+    def keep_if_best(self, point: dict[str, float]) -> None:
+        """Early stopping's bookkeeping: keep the step, validation loss and weights of the
+        validation point with the lowest validation loss so far, and count the validations
+        since it."""
+        if self.best_step is None or point["val_loss"] < self.best_val_loss:
+            self.best_step, self.best_val_loss = point["step"], point["val_loss"]
             self.best_weights = [w.copy() for w in self.model.ws]
             self.validations_since_best = 0
         else:
@@ -220,15 +255,12 @@ class BaseTrainer:
         """Set the model's weights to those of the best validation, and say so."""
         for w, best in zip(self.model.ws, self.best_weights, strict=True):
             w[...] = best
-        best = self.best_validation
-        stop = (
-            f"Early stopping at step {self.stopped_at_step} (epoch {self.stopped_at_epoch})"
-            if self.stopped_at_step is not None
-            else "Ran all epochs"
-        )
+        how = "stopped early after" if self.stopped_at_step is not None else "ran all"
         tqdm.write(
-            f"{self.description}: {stop}; restored the weights of step {best.step} "
-            f"(best validation loss {best.val_loss:.4f})."
+            f"{self.description}: {how} {self.global_step} steps (epoch "
+            f"{self.epoch_of(self.global_step):.2f}); restored the weights after {self.best_step} "
+            f"steps (epoch {self.epoch_of(self.best_step):.2f}), the lowest validation loss "
+            f"({self.best_val_loss:.4f})."
         )
 
     def divergence_error(self, loss: float) -> TrainingDivergedError:

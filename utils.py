@@ -188,19 +188,23 @@ def prepare_outputs(args: argparse.Namespace) -> OutputFolders:
 
 
 def print_summary(runs: Sequence[Run]) -> None:
-    """A table of the final metrics of each run ("-" for a test split left unread).
+    """A table of the final metrics of each run ("-" for a test split left unread): the steps
+    (updates) it made, in epochs too, and whether early stopping ended it.
 
     A run whose training loss ended far above where it started is named below the table.
     """
-    header = ["run", "steps", "stopped", "train acc", "val acc", "test acc", "test loss", "seconds"]
+    header = ["run", "steps", "epochs", "early stop", "train acc", "val acc", "test acc",
+              "test loss", "seconds"]  # fmt: skip
     rows = []
     for run in runs:
         r = run.record
         tested = r["test_accuracy"] is not None
+        stopped = r["stopped_at_step"] is not None
         rows.append([
             r["name"],
             str(r["steps"]),
-            "-" if r["stopped_at_step"] is None else str(r["stopped_at_step"]),
+            f"{r['stopped_at_epoch']:.2f}" if stopped else f"{r['epochs']:.2f}",
+            "yes" if stopped else "-",
             f"{r['train_accuracy']:.2%}",
             f"{r['val_accuracy']:.2%}",
             f"{r['test_accuracy']:.2%}" if tested else "-",

@@ -235,14 +235,13 @@ def table(
     return "\n".join(lines) + (f"\n\nTable: {caption}" if caption else "")
 
 
-def last_step(run: RunRecord) -> int:
-    """The number of the last training step of ``run``, counted from 0."""
-    return run["steps"] - 1
+# Steps count as the trainer counts them (``trainer.History``): step s is the weights after s
+# updates, so a run ends at step run["steps"]; epoch = step / steps per epoch.
 
 
 def end_epochs(run: RunRecord) -> float:
-    """Where ``run`` ended, in epochs of training (last step / steps per epoch)."""
-    return last_step(run) / steps_per_epoch(run)
+    """Where ``run`` ended, in epochs of training (its steps / steps per epoch)."""
+    return run["steps"] / steps_per_epoch(run)
 
 
 def best_epochs(run: RunRecord) -> float:
@@ -253,10 +252,10 @@ def best_epochs(run: RunRecord) -> float:
 # ---------------------------------------------------------------- curve analysis
 
 
-def steps_per_epoch(run: RunRecord) -> float:
-    """Training steps in one epoch of ``run``."""
+def steps_per_epoch(run: RunRecord) -> int:
+    """Training steps (updates) in one epoch of ``run``."""
     history = run["history"]
-    return history["step"][-1] / history["epoch"][-1]
+    return round(history["step"][-1] / history["epoch"][-1])
 
 
 def validation_interval(run: RunRecord) -> int:
@@ -278,8 +277,9 @@ def best_point(run: RunRecord) -> int:
 
 @dataclass(frozen=True)
 class Block:
-    """Means over the validation points of a run from epoch ``start`` (included) to ``end``
-    (excluded)."""
+    """Means over the validation points of a run from epoch ``start`` (excluded) to ``end``
+    (included): the points measured after more than ``start`` and at most ``end`` epochs of
+    training."""
 
     start: float
     end: float
@@ -310,7 +310,7 @@ def epoch_blocks(run: RunRecord, width: float, whole_only: bool = False) -> list
     blocks, start = [], 0.0
     while start < history["epoch"][-1] and not (whole_only and start + width > trained + 1e-9):
         end = start + width
-        inside = [i for i, e in enumerate(history["epoch"]) if start <= e < end]
+        inside = [i for i, e in enumerate(history["epoch"]) if start < e <= end]
         if inside:
             keys = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
             means = [statistics.fmean(history[key][i] for i in inside) for key in keys]
@@ -320,17 +320,17 @@ def epoch_blocks(run: RunRecord, width: float, whole_only: bool = False) -> list
 
 
 def highest_validation_losses(run: RunRecord, count: int) -> list[tuple[int, float]]:
-    """The ``count`` highest validation losses of ``run`` after its first epoch, highest first,
-    as (step, loss) pairs."""
+    """The ``count`` highest validation losses of ``run`` after its first epoch (measured after
+    more than one epoch of training), highest first, as (step, loss) pairs."""
     history = run["history"]
-    after_first_epoch = [i for i, epoch in enumerate(history["epoch"]) if epoch >= 1]
+    after_first_epoch = [i for i, epoch in enumerate(history["epoch"]) if epoch > 1]
     losses = [(history["step"][i], history["val_loss"][i]) for i in after_first_epoch]
     return sorted(losses, key=lambda point: point[1], reverse=True)[:count]
 
 
 def higher_at_every_shared_point(run: RunRecord, reference: RunRecord, key: str) -> bool:
     """Whether ``run``'s history entry ``key`` exceeds ``reference``'s at every validation
-    point both runs reached after the first (at step 0 a penalty has hardly acted yet)."""
+    point both runs reached after the first (after one update a penalty has hardly acted yet)."""
     shared = min(len(run["history"]["step"]), len(reference["history"]["step"]))
     assert run["history"]["step"][:shared] == reference["history"]["step"][:shared]
     return all(run["history"][key][i] > reference["history"][key][i] for i in range(1, shared))

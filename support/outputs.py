@@ -25,7 +25,7 @@ from typing import IO, Any
 from matplotlib.figure import Figure
 
 REPO = Path(__file__).resolve().parents[1]  # the repository's top folder
-RESULTS_SCHEMA = 2  # version of the results files' layout; older files are re-made
+RESULTS_SCHEMA = 3  # version of the results files' layout; older files are re-made
 
 # The signals that stop a run cleanly, as Ctrl-C does: those of them the platform has (Windows
 # has no SIGHUP; only Windows has SIGBREAK, its Ctrl-Break).

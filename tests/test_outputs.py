@@ -350,19 +350,20 @@ def test_a_penalty_that_makes_training_diverge_is_named(mnist_dir: Path, tmp_pat
 
 def summary_run(name: str, first_loss: float, last_loss: float) -> Run:
     record = {
-        "name": name, "steps": 1_234_567, "stopped_at_step": 1_234_566,
+        "name": name, "epochs": 10_000, "steps": 1_234_567, "stopped_at_step": 1_234_567,
+        "stopped_at_epoch": 7913.89,
         "train_accuracy": 1.0, "val_accuracy": 0.99999, "test_accuracy": 1.0,
         "test_loss": 12345.6789, "seconds": 123456.7, "train_loss": last_loss,
         "history": {"train_loss": [first_loss, last_loss]},
     }  # fmt: skip
-    return Run(record, {}, {}, None)
+    return Run(record, None)
 
 
 def test_summary_keeps_columns_apart_and_flags_a_run_that_did_not_learn(capsys) -> None:
     utils.print_summary([summary_run("a_long_run_name_of_thirty_chars", 0.69, 0.1),
                          summary_run("diverging", 0.69, 40.0)])  # fmt: skip
     *table, warning = capsys.readouterr().out.splitlines()
-    for line in table:  # eight columns, at least two spaces apart
-        assert len(re.split(r"\s{2,}", line.strip())) == 8, line
+    for line in table:  # nine columns, at least two spaces apart
+        assert len(re.split(r"\s{2,}", line.strip())) == 9, line
     assert warning.startswith("warning: diverging: the training loss ended at 40")
     assert "a_long_run_name" not in warning

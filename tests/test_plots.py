@@ -22,11 +22,13 @@ VALIDATION_EVERY = 6
 
 def fake_run(epochs: int = 10, l2_lambda: float = 0.0, seed: int = 0) -> Run:
     """A run whose losses fall from 3 to about 0.05 and whose accuracies rise to about 0.97,
-    with a collapse at step 6 (loss 20, accuracy 0.3), as in Task 2 without shuffling."""
+    with a collapse at step 7 (loss 20, accuracy 0.3), as in Task 2 without shuffling.
+
+    Its history is the trainer's: a batch loss at steps 0 to 299, validation points after the
+    first update and every VALIDATION_EVERY updates after it."""
     rng = np.random.default_rng(seed)
-    steps = np.arange(epochs * STEPS_PER_EPOCH + 1)
-    batch_losses = 3 * np.exp(-steps / 20) + 0.05 * rng.uniform(0.2, 3, len(steps))
-    checked = steps[::VALIDATION_EVERY]
+    steps = np.arange(epochs * STEPS_PER_EPOCH)
+    checked = np.arange(1, epochs * STEPS_PER_EPOCH + 1, VALIDATION_EVERY)
     history = {
         "step": checked.tolist(),
         "epoch": (checked / STEPS_PER_EPOCH).tolist(),
@@ -34,24 +36,18 @@ def fake_run(epochs: int = 10, l2_lambda: float = 0.0, seed: int = 0) -> Run:
         "val_loss": (2 * np.exp(-checked / 20) + 0.06).tolist(),
         "train_accuracy": (0.98 - 0.5 * np.exp(-checked / 20)).tolist(),
         "val_accuracy": (0.97 - 0.5 * np.exp(-checked / 20) - 0.01 * l2_lambda).tolist(),
+        "batch_loss": (3 * np.exp(-steps / 20) + 0.05 * rng.uniform(0.2, 3, len(steps))).tolist(),
     }
     history["val_loss"][1], history["val_accuracy"][1] = 20.0, 0.3
     record = {
         "history": history,
-        "stopped_at_step": int(steps[-1]),
+        "steps": len(steps),
+        "stopped_at_step": len(steps),
         "best_step": int(checked[-3]),
         "early_stopping_patience": 2,
         "epochs": epochs,
     }
-    train = {
-        "loss": dict(zip(steps.tolist(), batch_losses.tolist(), strict=True)),
-        "accuracy": dict(zip(history["step"], history["train_accuracy"], strict=True)),
-    }
-    validation = {
-        "loss": dict(zip(history["step"], history["val_loss"], strict=True)),
-        "accuracy": dict(zip(history["step"], history["val_accuracy"], strict=True)),
-    }
-    return Run(record, train, validation, model=None)  # type: ignore[arg-type]
+    return Run(record, model=None)  # type: ignore[arg-type]
 
 
 def loss_and_accuracy() -> plt.Figure:
@@ -119,9 +115,9 @@ def test_every_text_is_the_font_size_of_the_report(figure: plt.Figure) -> None:
 
 def test_points_the_scale_cannot_show_are_counted_in_the_axis_label() -> None:
     run = fake_run()
-    run.train_history["loss"][5] = 0.0  # a batch fitted exactly, in float32
-    last = list(run.train_history["accuracy"])[-2:]
-    run.train_history["accuracy"].update(dict.fromkeys(last, 1.0))
+    history = run.record["history"]
+    history["batch_loss"][5] = 0.0  # a batch fitted exactly, in float32
+    history["train_accuracy"][-2:] = [1.0, 1.0]
     fig, axes = plots.titled_figure("Perfect fits", ("Loss", "Accuracy"))
     plots.plot_loss(axes[0], run)
     plots.plot_accuracy(axes[1], run)

@@ -71,6 +71,11 @@ def test_quick_run_writes_figures_and_results(task: str, mnist_dir: Path, output
     for run in results["runs"]:
         assert run.keys() >= RUN_KEYS
         assert run["epochs"] == 3 and run["steps"] > 0
+        history = run["history"]
+        assert len(history["batch_loss"]) == run["steps"]  # one per update
+        # Five validation points per epoch, as in the full runs: 10 steps per epoch on --quick.
+        assert history["step"][:3] == [1, 3, 5]
+        assert history["epoch"][:3] == [0.1, 0.3, 0.5]
         assert 0 <= run["test_accuracy"] <= 1 and run["test_loss"] > 0
         if task != "task2":
             assert "l2_lambda" in run

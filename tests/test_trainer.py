@@ -1,5 +1,5 @@
-"""The shared training loop: history format, early stopping, restoring weights, the NaN guard,
-the cosine decay of the learning rate and the augmentation hook."""
+"""The shared training loop: history format and its step convention, early stopping, restoring
+weights, the NaN guard, the cosine decay of the learning rate and the augmentation hook."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from logistic_regression import BinaryModel
-from trainer import BaseTrainer, TrainingDivergedError, Validation
+from trainer import BaseTrainer, TrainingDivergedError
 
 
 def separable_data(n: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -33,49 +33,82 @@ class ScriptedTrainer(BaseTrainer):
 
     script: ClassVar[list[float]] = []
 
-    def validation_step(self) -> Validation:
+    def validation_step(self) -> dict[str, float]:
         self.snapshots = [*getattr(self, "snapshots", []), self.model.w.copy()]
         loss = self.script[len(self.snapshots) - 1]
-        return Validation(self.global_step, 0.0, loss, 0.5, loss, 0.5)
+        step, epoch = self.global_step, self.epoch_of(self.global_step)
+        return {"step": step, "epoch": epoch, "train_loss": loss, "train_accuracy": 0.5,
+                "val_loss": loss, "val_accuracy": 0.5}  # fmt: skip
+
+
+VALIDATION_KEYS = ("step", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
 
 
 def test_history_has_every_step_and_every_validation() -> None:
     trainer = make_trainer()
-    train_history, val_history = trainer.train(num_epochs=3)
+    history = trainer.train(num_epochs=3)
+    assert history is trainer.history
     assert trainer.num_batches_per_epoch == 8 and trainer.num_steps_per_val == 1
-    assert list(train_history["loss"]) == list(range(24))
-    assert list(val_history["loss"]) == list(range(24))
-    assert set(train_history["accuracy"]) == set(val_history["accuracy"])
-    assert val_history["accuracy"][23] == 1.0
+    assert len(history["batch_loss"]) == trainer.global_step == 24
+    assert history["step"] == list(range(1, 25))  # after every update, from the first
+    assert history["epoch"] == [step / 8 for step in history["step"]]
+    assert all(len(history[key]) == 24 for key in VALIDATION_KEYS)
+    assert history["val_accuracy"][-1] == 1.0
+
+
+class UpdateCounter(BinaryModel):
+    """A model whose loss is the number of updates made so far (backward calls)."""
+
+    updates = 0
+
+    def backward(self, X: np.ndarray, outputs: np.ndarray, targets: np.ndarray) -> None:
+        super().backward(X, outputs, targets)
+        self.updates += 1
+
+    def loss(self, targets: np.ndarray, outputs: np.ndarray) -> float:
+        return float(self.updates)
+
+
+def test_a_value_at_step_s_is_measured_after_s_updates() -> None:
+    """The convention: batch_loss[s] and every validation value at step s are measured with the
+    weights after s updates."""
+    X, Y = separable_data(200)
+    trainer = BaseTrainer(UpdateCounter(), 0.1, 4, False, X, Y, X[:10], Y[:10])
+    history = trainer.train(num_epochs=2)
+    assert history["batch_loss"] == list(range(100))
+    assert history["train_loss"] == history["val_loss"] == history["step"]
 
 
 def test_validation_every_fifth_of_an_epoch() -> None:
     X, Y = separable_data(200)
     trainer = BaseTrainer(BinaryModel(), 0.1, 4, True, X, Y, X[:10], Y[:10])
-    _, val_history = trainer.train(num_epochs=1)
-    assert list(val_history["loss"]) == [0, 10, 20, 30, 40]
+    history = trainer.train(num_epochs=1)
+    assert trainer.num_steps_per_val == 10
+    assert history["step"] == [1, 11, 21, 31, 41]  # after the first update and every 10 after it
 
 
 @pytest.mark.parametrize("patience, stop_validation", [(3, 5), (1, 3)])
 def test_early_stopping_stops_at_the_right_validation_and_restores_best(
-    patience: int, stop_validation: int
+    patience: int, stop_validation: int, capsys: pytest.CaptureFixture
 ) -> None:
     ScriptedTrainer.script = [1.0, 0.9, 0.8, 0.85, 0.86, 0.87, 0.5, 0.4] + [0.3] * 20
     trainer = make_trainer(ScriptedTrainer, early_stopping_patience=patience)
-    train_history, val_history = trainer.train(num_epochs=3)
-    stop_step = stop_validation * trainer.num_steps_per_val
-    assert len(trainer.validations) == stop_validation + 1
-    assert trainer.stopped_at_step == stop_step
-    assert trainer.stopped_at_epoch == 1
-    assert trainer.best_validation.val_loss == 0.8
+    history = trainer.train(num_epochs=3)
+    stop_step = 1 + stop_validation * trainer.num_steps_per_val  # validation 0 is at step 1
+    assert len(history["step"]) == stop_validation + 1
+    assert trainer.stopped_at_step == trainer.global_step == stop_step
+    assert trainer.stopped_at_epoch == stop_step / 8
+    assert (trainer.best_step, trainer.best_val_loss) == (3, 0.8)
     np.testing.assert_array_equal(trainer.model.w, trainer.snapshots[2])
-    assert list(train_history["loss"]) == list(range(stop_step + 1))
-    assert list(val_history["loss"]) == list(range(stop_step + 1))
-    assert trainer.global_step == stop_step + 1
+    assert len(history["batch_loss"]) == stop_step
+    assert history["step"] == list(range(1, stop_step + 1))
+    message = capsys.readouterr().out
+    assert f"stopped early after {stop_step} steps (epoch {stop_step / 8:.2f})" in message
+    assert "restored the weights after 3 steps (epoch 0.38)" in message
 
 
 def test_no_step_runs_after_an_early_stop() -> None:
-    """The loss would turn NaN at step 6, but patience runs out at step 3: no error."""
+    """The batch loss would turn NaN at step 6, but patience runs out at step 4: no error."""
 
     class ExplodingLate(BinaryModel):
         calls = 0
@@ -87,24 +120,24 @@ def test_no_step_runs_after_an_early_stop() -> None:
     ScriptedTrainer.script = [1.0, 0.5, 0.6, 0.7] + [0.9] * 20
     X, Y = separable_data()
     trainer = ScriptedTrainer(ExplodingLate(), 0.1, 8, False, X, Y, X, Y, early_stopping_patience=2)
-    train_history, _ = trainer.train(num_epochs=2)
-    assert trainer.stopped_at_step == 3 and trainer.global_step == 4
-    assert list(train_history["loss"]) == [0, 1, 2, 3]
+    history = trainer.train(num_epochs=2)
+    assert trainer.stopped_at_step == trainer.global_step == 4
+    assert len(history["batch_loss"]) == 4
 
 
 def test_validation_measures_the_current_weights_on_both_whole_splits() -> None:
     trainer = make_trainer()
     trainer.model.w[...] = np.random.default_rng(0).normal(0, 0.05, (785, 1))
     trainer.global_step = 12
-    validation = trainer.validation_step()
+    point = trainer.validation_step()
     model = trainer.model
     outputs_train, outputs_val = model.forward(trainer.X_train), model.forward(trainer.X_val)
-    assert validation.step == 12 and validation.epoch == 1.5
-    assert validation.train_loss == model.loss(trainer.Y_train, outputs_train)
-    assert validation.val_loss == model.loss(trainer.Y_val, outputs_val)
+    assert point["step"] == 12 and point["epoch"] == 1.5
+    assert point["train_loss"] == model.loss(trainer.Y_train, outputs_train)
+    assert point["val_loss"] == model.loss(trainer.Y_val, outputs_val)
     expected_accuracy = np.mean((outputs_val >= 0.5) == (trainer.Y_val >= 0.5))
-    assert validation.val_accuracy == expected_accuracy
-    assert 0 < validation.train_accuracy < 1
+    assert point["val_accuracy"] == expected_accuracy
+    assert 0 < point["train_accuracy"] < 1
 
 
 def test_without_early_stopping_the_final_weights_stay() -> None:
@@ -214,5 +247,5 @@ def test_one_validation_per_epoch() -> None:
     trainer = BaseTrainer(
         BinaryModel(), 0.1, 4, True, X, Y, X[:10], Y[:10], validations_per_epoch=1
     )
-    _, val_history = trainer.train(num_epochs=3)
-    assert list(val_history["loss"]) == [0, 50, 100]
+    history = trainer.train(num_epochs=3)
+    assert history["step"] == [1, 51, 101]
