@@ -19,7 +19,11 @@ Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]  # (X_batch, r
 
 
 class Model(Protocol):
-    """What the trainer needs of a model (a `penalty()` method, if any, is for gradient checks)."""
+    """What the trainer needs of a model (a `penalty()` method, if any, is for gradient checks).
+
+    `loss` and `accuracy` below take (targets, outputs); `backward` keeps the course's order,
+    (X, outputs, targets).
+    """
 
     ws: list[np.ndarray]  # parameters, updated in place
     grads: list[np.ndarray]  # d(cost)/d(ws), same shapes, set by backward
