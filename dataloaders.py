@@ -25,8 +25,8 @@ VALIDATION_END = 24_000
 IMAGE_SIDE = 28
 IMAGE_PIXELS = IMAGE_SIDE * IMAGE_SIDE
 # Train, validation, test samples kept by --quick: 1,280 training images make 10 batches of 128,
-# so that the trainer validates every 2 steps, 5 times per epoch as in the full runs, and a
-# patience of 10 validations still means two epochs.
+# so that the trainer validates every 2 steps, 5 times per epoch (about as often as in the full
+# runs), and a patience of 10 validations still means about two epochs.
 QUICK_SPLIT_SIZES = (1280, 300, 300)
 
 

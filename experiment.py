@@ -90,7 +90,8 @@ def run_experiment(
         "steps": trainer.global_step,  # updates in all
         "stopped_at_step": trainer.stopped_at_step,  # None: no early stop
         "stopped_at_epoch": trainer.stopped_at_epoch,
-        "best_step": trainer.best_step,  # the lowest validation loss (restored with early stopping)
+        # The step of the lowest validation loss; its weights are restored with early stopping only.
+        "best_step": trainer.best_step,
         "split_sizes": {
             "train": len(data.X_train),
             "val": len(data.X_val),

@@ -1,4 +1,4 @@
-"""Task 3: softmax regression over the ten digits, with optional L2 regularisation.
+"""Task 3: softmax regression over the ten digits (no regularisation: that is Task 4).
 
 Runs: shuffling with early stopping (figures 3b, 3c), and the same without early stopping to
 see whether and where the model overfits (3d).

@@ -106,7 +106,10 @@ def make_parser(
         help=f"mini-batch size (default {batch_size})",
     )
     parser.add_argument(
-        "--seed", type=non_negative_int, default=0, help="seed for shuffling and initialisation"
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="seed for shuffling (and in Task 5 the initial weights and the shifts)",
     )
     parser.add_argument(
         "--data-dir",
@@ -217,7 +220,8 @@ def print_summary(runs: Sequence[Run]) -> None:
         cells += [cell.rjust(width) for cell, width in zip(numbers, widths[1:], strict=True)]
         print("  ".join(cells))
     for run in runs:
-        first, last = run.record["history"]["train_loss"][0], run.record["train_loss"]
+        # Where it started: the loss of the first batch, with the initial weights.
+        first, last = run.record["history"]["batch_loss"][0], run.record["train_loss"]
         if last > 2 * first:
             print(
                 f"warning: {run.record['name']}: the training loss ended at {last:.4g}, far "
