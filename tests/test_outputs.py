@@ -354,7 +354,7 @@ def summary_run(name: str, first_loss: float, last_loss: float) -> Run:
         "stopped_at_epoch": 7913.89,
         "train_accuracy": 1.0, "val_accuracy": 0.99999, "test_accuracy": 1.0,
         "test_loss": 12345.6789, "seconds": 123456.7, "train_loss": last_loss,
-        "history": {"train_loss": [first_loss, last_loss]},
+        "history": {"batch_loss": [first_loss, last_loss]},  # the first: at the initial weights
     }  # fmt: skip
     return Run(record, None)
 
@@ -366,4 +366,5 @@ def test_summary_keeps_columns_apart_and_flags_a_run_that_did_not_learn(capsys) 
     for line in table:  # nine columns, at least two spaces apart
         assert len(re.split(r"\s{2,}", line.strip())) == 9, line
     assert warning.startswith("warning: diverging: the training loss ended at 40")
+    assert "far above where it started (0.69)" in warning
     assert "a_long_run_name" not in warning

@@ -13,8 +13,6 @@ import pytest
 import task2
 import task3
 import task4
-import utils
-from experiment import Run
 from support.outputs import REPO
 
 RUN_KEYS = {
@@ -188,21 +186,3 @@ def test_float64_training_matches_float32(mnist_dir: Path, output_dirs) -> None:
         assert run32["steps"] == run64["steps"]
         assert abs(run32["test_accuracy"] - run64["test_accuracy"]) <= 0.01
         assert run32["test_loss"] == pytest.approx(run64["test_loss"], rel=1e-3)
-
-
-def test_the_summary_warns_of_a_run_whose_loss_ended_far_above_its_start(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    def run(name: str, final_loss: float) -> Run:
-        record = {
-            "name": name, "steps": 2, "stopped_at_step": None, "stopped_at_epoch": None,
-            "epochs": 1, "train_accuracy": 0.5, "val_accuracy": 0.5, "test_accuracy": None,
-            "test_loss": None, "seconds": 0.1, "train_loss": final_loss,
-            "history": {"batch_loss": [0.69, 0.5]},
-        }  # fmt: skip
-        return Run(record, model=None)
-
-    utils.print_summary([run("learned", 0.3), run("diverged", 5.0)])
-    warnings = [line for line in capsys.readouterr().out.splitlines() if "warning" in line]
-    assert len(warnings) == 1 and warnings[0].startswith("warning: diverged: ")
-    assert "started (0.69)" in warnings[0]
