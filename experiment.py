@@ -88,6 +88,7 @@ def run_experiment(
         **(hyperparameters or {}),
         # Steps and epochs count as `History` says: step s = the weights after s updates.
         "steps": trainer.global_step,  # updates in all
+        "steps_per_epoch": trainer.num_batches_per_epoch,
         "stopped_at_step": trainer.stopped_at_step,  # None: no early stop
         "stopped_at_epoch": trainer.stopped_at_epoch,
         # The step of the lowest validation loss; its weights are restored with early stopping only.

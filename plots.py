@@ -161,7 +161,7 @@ def plot_loss(ax: plt.Axes, run: Run, label: str = "") -> None:
     history = run.record["history"]
     losses = np.asarray(history["batch_loss"], dtype=float)
     steps = np.arange(len(losses))  # batch_loss[s]: the batch loss at step s
-    window = _steps_per_epoch(run)
+    window = run.record["steps_per_epoch"]
     ax.plot(steps, losses, color="C0", alpha=0.25, linewidth=0.6, label=f"{label}training (batch)")
     ax.plot(
         steps,
@@ -215,11 +215,6 @@ def loss_and_accuracy(title: str, run: Run, stopped: Run | None = None) -> plt.F
             mark_stop(ax, stopped)
     legend_below(fig, columns=2)
     return fig
-
-
-def _steps_per_epoch(run: Run) -> int:
-    history = run.record["history"]
-    return round(history["step"][-1] / history["epoch"][-1])
 
 
 def compare_validation(title: str, runs: dict[str, Run]) -> plt.Figure:

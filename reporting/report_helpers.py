@@ -241,21 +241,15 @@ def table(
 
 def end_epochs(run: RunRecord) -> float:
     """Where ``run`` ended, in epochs of training (its steps / steps per epoch)."""
-    return run["steps"] / steps_per_epoch(run)
+    return run["steps"] / run["steps_per_epoch"]
 
 
 def best_epochs(run: RunRecord) -> float:
     """Where ``run`` had its lowest validation loss, in epochs of training."""
-    return run["best_step"] / steps_per_epoch(run)
+    return run["best_step"] / run["steps_per_epoch"]
 
 
 # ---------------------------------------------------------------- curve analysis
-
-
-def steps_per_epoch(run: RunRecord) -> int:
-    """Training steps (updates) in one epoch of ``run``."""
-    history = run["history"]
-    return round(history["step"][-1] / history["epoch"][-1])
 
 
 def validation_interval(run: RunRecord) -> int:
@@ -266,7 +260,7 @@ def validation_interval(run: RunRecord) -> int:
 
 def validations_per_epoch(run: RunRecord) -> int:
     """How many times per epoch ``run`` was validated, rounded."""
-    return round(steps_per_epoch(run) / validation_interval(run))
+    return round(run["steps_per_epoch"] / validation_interval(run))
 
 
 def best_point(run: RunRecord) -> int:
@@ -306,7 +300,7 @@ def epoch_blocks(run: RunRecord, width: float, whole_only: bool = False) -> list
     ``whole_only``, a last block that the run did not finish is left out.
     """
     history = run["history"]
-    trained = run["steps"] / steps_per_epoch(run)  # epochs of training in all
+    trained = run["steps"] / run["steps_per_epoch"]  # epochs of training in all
     blocks, start = [], 0.0
     while start < history["epoch"][-1] and not (whole_only and start + width > trained + 1e-9):
         end = start + width

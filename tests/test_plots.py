@@ -42,6 +42,7 @@ def fake_run(epochs: int = 10, l2_lambda: float = 0.0, seed: int = 0) -> Run:
     record = {
         "history": history,
         "steps": len(steps),
+        "steps_per_epoch": STEPS_PER_EPOCH,
         "stopped_at_step": len(steps),
         "best_step": int(checked[-3]),
         "early_stopping_patience": 2,
