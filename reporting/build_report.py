@@ -1,10 +1,13 @@
 """Build the report: execute report.ipynb against results/ and export it as report.pdf.
 
-    python -m reporting.build_report [--html] [--output PATH]
+    python -m reporting.build_report [--html] [--output PATH] [--strict]
 
 The notebook is executed in a fresh kernel (so every number in its text comes from the
 current results/*.json), with the {eval} roles of its Markdown cells filled in from the kernel
-and its MyST figures, tables and references translated for the exporter (myst_export.py). The
+and its MyST figures, tables and references translated for the exporter (myst_export.py).
+A statement of the report that does not hold for the current results (claims.py) is printed,
+one line each, marked in its sentence and listed at the top of the report, which is written all
+the same; with --strict (the model answer's own build) it fails the build instead. The
 title block is filled from report_metadata.toml, and the executed notebook is exported without
 code, prompts or stderr: as PDF through nbconvert's LaTeX route (pandoc + xelatex, template in
 reporting/template/), or as a self-contained HTML page with --html or when pandoc or xelatex is
@@ -32,7 +35,7 @@ from nbclient.exceptions import CellExecutionError
 from nbconvert.exporters import Exporter, HTMLExporter, LatexExporter, PDFExporter
 from nbconvert.exporters.pdf import LatexFailed
 
-from reporting import report_helpers
+from reporting import claims, report_helpers
 from reporting.myst_export import MystError, MystExecutePreprocessor, MystTranslatePreprocessor
 from support import outputs
 
@@ -210,10 +213,13 @@ def build(
     title_block: Path = TITLE_BLOCK,
     source: Path = NOTEBOOK,
     allow_quick: bool = False,
+    strict: bool = False,
 ) -> Path:
     """Execute the notebook `source` and write the report; returns the path written.
 
-    `allow_quick` accepts results of --quick trial runs (for tests); `make report` never does.
+    Each statement that does not hold for the results is printed, one line each; the report is
+    written all the same, unless `strict`. `allow_quick` accepts results of --quick trial runs
+    (for tests); `make report` never does.
     """
     check_results(allow_quick)
     tools = missing_latex_tools()
@@ -233,6 +239,14 @@ def build(
         raise ReportError(f"{exc}, e.g. with --output PATH") from exc
     notebook = read_report(source, title_block)
     execute(notebook, source.parent)
+    try:
+        failed = claims.failed_statements(notebook)
+    except ValueError as exc:
+        raise ReportError(f"report.ipynb: {exc}") from exc
+    for statement in failed:
+        print(f"build_report.py: {describe(statement)}", file=sys.stderr)
+    if failed and strict:
+        raise ReportError(f"{len(failed)} statement(s) of the report do not hold (listed above)")
     drop_stderr(notebook)
     document = export(notebook, pdf, source.parent)
     try:
@@ -244,7 +258,19 @@ def build(
     if not pdf and stale_pdf.exists():
         stale_pdf.unlink()  # an older build's PDF would contradict the HTML just written
         print(f"build_report.py: removed the earlier build's {stale_pdf}", file=sys.stderr)
+    if failed:
+        print(
+            f"build_report.py: {output.name} lists these {len(failed)} statement(s) at its top and "
+            "marks their sentences: revise them (report.ipynb) before handing the report in",
+            file=sys.stderr,
+        )
     return output
+
+
+def describe(statement: str) -> str:
+    """One line for a statement that does not hold: its sub-task, the claim, what to do."""
+    where, what = claims.split_statement(statement)
+    return f'{claims.section_name(where)}: "{what}" does not hold for these results'
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -253,9 +279,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--output", type=Path, help="where to write (default: report.pdf or report.html)"
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail, writing nothing, if a statement of the report does not hold (the tests)",
+    )
     args = parser.parse_args(argv)
     try:
-        print(f"wrote {build(args.output, args.html)}")
+        print(f"wrote {build(args.output, args.html, strict=args.strict)}")
     except (ReportError, report_helpers.MissingResultsError) as exc:
         sys.exit(f"build_report.py: error: {exc}")
 

@@ -1,14 +1,15 @@
 """Make report.pdf from whatever state the outputs are in: the stale task scripts, then the PDF.
 
-    python -m reporting.make_report [--tasks-only] [--html] [--jobs N]
+    python -m reporting.make_report [--tasks-only] [--html] [--strict] [--jobs N]
 
 What `make report` runs after its set-up, for every platform, with or without make. The tasks
 that check_outputs.py names (outputs missing, incomplete, from a --quick trial, not from one
 run, or older than their code) run again, as many at once as the machine has cores (--jobs),
 longest first, each with one BLAS thread; each script's output is printed when it finishes.
 Then build_report.py executes the notebook and writes report.pdf
-(report.html with --html, or when pandoc or xelatex is missing). --tasks-only stops after the
-tasks (`make figures`). The MNIST files are found, or downloaded, once, before any task starts.
+(report.html with --html, or when pandoc or xelatex is missing), listing any statement of the
+report that does not hold for the results (--strict: failing on it). --tasks-only stops after
+the tasks (`make figures`). The MNIST files are found, or downloaded, once, before any task starts.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -37,8 +39,8 @@ LONGEST_FIRST = ("task5_search", "task4", "task3", "task5", "task2")
 # Two scripts with a BLAS thread per core each, on two cores, slow each other down twenty times
 # over (tasks 3 and 4 side by side: 239 s, against 11 s with one thread each). One thread costs
 # a script that runs alone about a fifth of its speed, but it is set for every script, alone or
-# not: the last bits of a product depend on the number of threads, and task5.py must repeat
-# exactly the run that task5.py --search picked (the report checks that it does).
+# not: the last bits of a product depend on the number of threads, and the results should not
+# depend on which scripts happened to run side by side.
 ONE_BLAS_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # How long an interrupted task may take to stop by itself (Ctrl-C reaches every process of the
 # terminal) before it is told to stop.
@@ -69,9 +71,9 @@ class Running:
         self.output.close()
 
 
-def start(task: str, env: dict[str, str]) -> Running:
-    command = [sys.executable, *outputs.task_arguments(task)]
-    print(outputs.rerun_command(task), flush=True)
+def start(task: str, env: dict[str, str], flags: Sequence[str] = ()) -> Running:
+    command = [sys.executable, *outputs.task_arguments(task), *flags]
+    print(" ".join([outputs.rerun_command(task), *flags]), flush=True)
     output = tempfile.TemporaryFile()  # noqa: SIM115 (closed by Running.show)
     process = subprocess.Popen(
         command, cwd=outputs.REPO, env=env, stdout=output, stderr=subprocess.STDOUT
@@ -91,17 +93,20 @@ def stop(running: list[Running]) -> None:
         job.show()
 
 
-def run_tasks(tasks: list[str], jobs: int) -> list[str]:
-    """Run the scripts of `tasks`, `jobs` at a time; return the tasks that failed.
+def run_tasks(
+    tasks: list[str], jobs: int, env: dict[str, str] | None = None, flags: Sequence[str] = ()
+) -> list[str]:
+    """Run the scripts of `tasks`, `jobs` at a time, each with `flags` and the environment
+    `env` (default: this process's); return the tasks that failed.
 
     After a failure no further task starts; those running finish.
     """
-    env = {**os.environ, **ONE_BLAS_THREAD}
+    env = {**(os.environ if env is None else env), **ONE_BLAS_THREAD}
     pending, running, failed = list(tasks), [], []
     try:
         while pending or running:
             while pending and len(running) < jobs and not failed:
-                running.append(start(pending.pop(0), env))
+                running.append(start(pending.pop(0), env, flags))
             time.sleep(0.1)
             for job in [job for job in running if job.process.poll() is not None]:
                 running.remove(job)
@@ -122,6 +127,9 @@ def main(argv: list[str] | None = None) -> None:
         "--tasks-only", action="store_true", help="run the stale tasks, do not build the report"
     )
     parser.add_argument("--html", action="store_true", help="write report.html, not report.pdf")
+    parser.add_argument(
+        "--strict", action="store_true", help="fail if a statement of the report does not hold"
+    )
     parser.add_argument(
         "--jobs",
         type=utils.positive_int,
@@ -147,7 +155,10 @@ def main(argv: list[str] | None = None) -> None:
         scripts = ", ".join(f"`{outputs.rerun_command(task)}`" for task in failed)
         sys.exit(f"{name}: error: {scripts} failed (output above); the report was not built")
     if not args.tasks_only:
-        build_report.main(["--html"] if args.html else [])
+        flags = [
+            flag for flag, wanted in (("--html", args.html), ("--strict", args.strict)) if wanted
+        ]
+        build_report.main(flags)
 
 
 if __name__ == "__main__":

@@ -420,21 +420,34 @@ def lambda_table(runs: Sequence[RunRecord]) -> str:
 # ---------------------------------------------------------------- Task 5
 
 
-def picked_setting(runs: Sequence[RunRecord]) -> RunRecord:
-    """The search's rule: the highest validation accuracy, ties broken by the lower loss."""
-    return max(runs, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
+def same_setting(run: RunRecord, reference: RunRecord) -> bool:
+    """Whether ``run`` trained the learning rate and shift of ``reference`` (a search's grid)."""
+    return all(run[key] == reference[key] for key in ("learning_rate", "max_shift"))
+
+
+def within_noise_of_each_other(runs: Sequence[RunRecord]) -> bool:
+    """Whether the validation accuracies of ``runs`` all lie within noise of each other."""
+    accuracies = [r["val_accuracy"] for r in runs]
+    images = runs[0]["split_sizes"]["val"]
+    return not beyond_noise(max(accuracies), min(accuracies), images)
 
 
 @dataclass(frozen=True)
 class Task5Facts:
-    """Task 5's search and ablations, read from task5_search.json, with the ablations' table."""
+    """Task 5's search and ablations, read from task5_search.json, with the ablations' table.
 
-    search: list[RunRecord]
-    picked: RunRecord
-    softmax_picked: RunRecord
+    ``network_search`` and ``softmax_search`` are the grids' runs (one seed each); ``trained``
+    and ``softmax_trained`` their runs of the settings that the final runs train, if the grid
+    holds them.
+    """
+
+    network_search: list[RunRecord]
+    softmax_search: list[RunRecord]
+    trained: RunRecord | None
+    softmax_trained: RunRecord | None
     ablation: dict[str, RunRecord]
-    grid_within_noise: bool
     ablation_changes: dict[str, float]
+    ablation_noise: dict[str, float]
     ablation_beyond_noise: dict[str, bool]
     ablation_table: str
 
@@ -448,7 +461,7 @@ def seed_noise(runs: Sequence[RunRecord]) -> float:
 def task5_facts(
     search_results: TaskResults, finals: list[RunRecord], comparisons: list[RunRecord]
 ) -> Task5Facts:
-    """The picks of Task 5's search, what leaving out each ingredient changes, and the tables.
+    """Task 5's search, what leaving out each ingredient changes, and the ablations' table.
 
     ``finals`` and ``comparisons`` are the final runs of the network and of softmax regression
     (several seeds); their spread is the seed noise of an ablation's change.
@@ -457,16 +470,15 @@ def task5_facts(
     search = [r for r in runs if r["role"] == "search"]
     network_search = [r for r in search if r["model"] == "network"]
     softmax_search = [r for r in search if r["model"] == "softmax"]
-    picked, softmax_picked = picked_setting(network_search), picked_setting(softmax_search)
     ablation = {r["name"]: r for r in runs if r["role"] == "ablation"}
-    images = picked["split_sizes"]["val"]
+    images = finals[0]["split_sizes"]["val"]
 
     def seeds(name: str) -> list[RunRecord]:
         """The final runs of the model an ablation leaves an ingredient out of."""
         return comparisons if name.startswith("softmax") else finals
 
-    # Each ablation against the mean of its model's final runs (the picked setting, several
-    # seeds): the single search run of the pick is the best of a grid, and so optimistic.
+    # Each ablation against the mean of its model's final runs (the same settings, several
+    # seeds): a single run of the grid is noisier, and the best of a grid optimistic.
     changes, noise, beyond = {}, {}, {}
     for name, run in ablation.items():
         mean = statistics.fmean(r["val_accuracy"] for r in seeds(name))
@@ -479,7 +491,7 @@ def task5_facts(
         reference = seeds(names[0])
         return [
             [
-                f"{label}, as picked ({len(reference)} seeds)",
+                f"{label}, as trained ({len(reference)} seeds)",
                 spread([r["train_accuracy"] for r in reference]),
                 spread([r["val_accuracy"] for r in reference]),
                 "",
@@ -499,15 +511,13 @@ def task5_facts(
 
     ablation_rows = [*rows("network", "network"), *rows("softmax", "softmax")]
     return Task5Facts(
-        search=search,
-        picked=picked,
-        softmax_picked=softmax_picked,
+        network_search=network_search,
+        softmax_search=softmax_search,
+        trained=next((r for r in network_search if same_setting(r, finals[0])), None),
+        softmax_trained=next((r for r in softmax_search if same_setting(r, comparisons[0])), None),
         ablation=ablation,
-        grid_within_noise=all(
-            not beyond_noise(picked["val_accuracy"], r["val_accuracy"], images)
-            for r in network_search
-        ),
         ablation_changes=changes,
+        ablation_noise=noise,
         ablation_beyond_noise=beyond,
         ablation_table=table(
             ["Run", "Train acc.", "Val. acc.", "Change", "Noise"],
