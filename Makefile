@@ -21,7 +21,7 @@ TEX_PACKAGES := texlive-xetex texlive-fonts-recommended texlive-plain-generic pa
 # with pdftotext.
 TEST_PACKAGES := chromium chromium-driver poppler-utils
 
-.PHONY: report figures notebook git-filter test lint tex test-tools clean
+.PHONY: report figures notebook git-filter test check-claims lint tex test-tools clean
 
 # The task scripts whose outputs are missing, incomplete, inconsistent or older than their code
 # run again (as many at once as there are cores, one BLAS thread each), then the report is
@@ -89,6 +89,11 @@ test-tools:
 
 test: $(DEV_STAMP) tex test-tools
 	$(BIN)/python -m pytest
+
+# Every statement of the model answer, checked on the full runs repeated under two other
+# OpenBLAS kernels and with other seeds (reporting/check_claims.py). CI runs it after the tests.
+check-claims: $(DEV_STAMP)
+	$(BIN)/python -m reporting.check_claims --rerun
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

@@ -12,7 +12,16 @@ from typing import Any
 
 from dataloaders import Splits
 from softmax_regression import SoftmaxModel
-from trainer import Augment, BaseTrainer, Model, evaluate
+from trainer import EARLY_STOPPING_PATIENCE, Augment, BaseTrainer, Model, evaluate
+
+# Softmax regression as Tasks 3 and 4 train it: both scripts take these defaults, so that Task
+# 4's run at lambda = 0 repeats Task 3's run with early stopping.
+SOFTMAX_DEFAULTS = {
+    "learning_rate": 0.01,
+    "batch_size": 128,
+    "epochs": 50,
+    "patience": EARLY_STOPPING_PATIENCE,
+}
 
 
 @dataclass(frozen=True)

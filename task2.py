@@ -15,8 +15,7 @@ import utils
 from dataloaders import load_binary_dataset
 from experiment import Run, Settings, run_experiment
 from logistic_regression import BinaryModel
-
-EARLY_STOPPING_PATIENCE = 10
+from trainer import EARLY_STOPPING_PATIENCE
 
 
 def main(argv: list[str] | None = None) -> None:

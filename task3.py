@@ -13,16 +13,12 @@ import support.require_python  # noqa: F401 (first: an older Python stops here, 
 import plots
 import utils
 from dataloaders import load_full_mnist
-from experiment import Run, Settings, train_softmax
+from experiment import SOFTMAX_DEFAULTS, Run, Settings, train_softmax
 from softmax_regression import NUM_CLASSES
-
-EARLY_STOPPING_PATIENCE = 10
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = utils.make_parser(
-        __doc__, learning_rate=0.01, batch_size=128, epochs=50, patience=EARLY_STOPPING_PATIENCE
-    )
+    parser = utils.make_parser(__doc__, **SOFTMAX_DEFAULTS)
     args = parser.parse_args(argv)
     folders = utils.prepare_outputs(args)
     settings = utils.settings_from_args(args)

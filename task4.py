@@ -16,11 +16,10 @@ import numpy as np
 import plots
 import utils
 from dataloaders import IMAGE_PIXELS, load_full_mnist
-from experiment import Run, train_softmax
+from experiment import SOFTMAX_DEFAULTS, Run, train_softmax
 from softmax_regression import NUM_CLASSES
 
 LAMBDAS = (0.0, 0.002, 0.02, 0.2, 2.0)
-EARLY_STOPPING_PATIENCE = 10  # as in Task 3, so that lambda = 0 repeats Task 3's run
 
 
 def weight_norm(w: np.ndarray) -> float:
@@ -29,9 +28,7 @@ def weight_norm(w: np.ndarray) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = utils.make_parser(
-        __doc__, learning_rate=0.01, batch_size=128, epochs=50, patience=EARLY_STOPPING_PATIENCE
-    )
+    parser = utils.make_parser(__doc__, **SOFTMAX_DEFAULTS)  # as Task 3
     args = parser.parse_args(argv)
     folders = utils.prepare_outputs(args)
     settings = utils.settings_from_args(args)

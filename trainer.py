@@ -17,6 +17,10 @@ from dataloaders import batch_loader
 
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]  # (X_batch, rng) -> X_batch
 
+# Validations without improvement before early stopping ends a run: the course's value, and
+# every task that stops early (2 to 4) uses it.
+EARLY_STOPPING_PATIENCE = 10
+
 
 class Model(Protocol):
     """What the trainer needs of a model (a `penalty()` method, if any, is for gradient checks).
@@ -116,7 +120,7 @@ class BaseTrainer:
         X_val: np.ndarray,
         Y_val: np.ndarray,
         *,
-        early_stopping_patience: int | None = 10,
+        early_stopping_patience: int | None = EARLY_STOPPING_PATIENCE,
         seed: int = 0,
         momentum: float = 0.0,
         validations_per_epoch: int = 5,

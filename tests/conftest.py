@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 import task5
-from reporting import report_helpers
+from reporting import make_report, report_helpers
 from support import outputs
 from support.mnist_files import MNISTError, find_data_dir
 
@@ -93,3 +94,21 @@ def quick_results(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> 
 def read_json(path: Path) -> Any:
     """The JSON file at `path`, read as UTF-8."""
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def full_results(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> tuple[Path, Path]:
+    """(figures, results) folders of the full runs of every task the report reads, as `make
+    figures` makes them (about 2½ minutes on two cores): the model answer's own evidence."""
+    root = tmp_path_factory.mktemp("full_results")
+    figures, results = root / "figures", root / "results"
+    env = {
+        **os.environ,
+        "MNIST_DIR": str(mnist_dir),
+        "FIGURES_DIR": str(figures),
+        "RESULTS_DIR": str(results),
+    }
+    tasks = [task for task in make_report.LONGEST_FIRST if task in report_helpers.REPORT_TASKS]
+    failed = make_report.run_tasks(tasks, make_report.available_cores(), env=env)
+    assert not failed, f"{failed} failed"
+    return figures, results

@@ -1,0 +1,54 @@
+"""claims.py: the marks that sentences end with, and the box that lists what does not hold."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from reporting import claims
+
+
+def test_a_statement_that_holds_shows_nothing() -> None:
+    mark = claims.Mark("2b: the loss falls", True)
+    assert mark._repr_markdown_() == "" and repr(mark) == ""
+
+
+def test_a_statement_that_does_not_hold_is_marked_in_its_sentence() -> None:
+    mark = claims.Mark("2b: the loss falls", False)
+    assert mark._repr_markdown_() == " **[does not hold for these results: the loss falls]**"
+
+
+def test_the_box_is_empty_while_every_statement_holds() -> None:
+    bundle = claims.FailedBox([], checked=3)._repr_mimebundle_()
+    assert bundle[claims.MIME_TYPE] == {"checked": 3, "failed": []}
+    assert bundle["text/latex"] == bundle["text/markdown"] == bundle["text/plain"] == ""
+    assert "text/html" not in bundle
+
+
+def test_the_box_lists_each_statement_that_does_not_hold_by_section() -> None:
+    failed = ["set-up: one patience", "3d: 50% of the gap_grows & {falls}"]
+    bundle = claims.FailedBox(failed, checked=9)._repr_mimebundle_()
+    assert bundle[claims.MIME_TYPE]["failed"] == failed
+    assert "2 statements of this report do not hold" in bundle["text/plain"]
+    assert "Set-up: one patience" in bundle["text/plain"]
+    assert "Task 3d: 50% of the gap_grows & {falls}" in bundle["text/plain"]
+    assert r"Task 3d: 50\% of the gap\_grows \& \{falls\}" in bundle["text/latex"]
+    assert "50% of the gap_grows &amp; {falls}" in bundle["text/html"]
+    assert "> - Task 3d:" in bundle["text/markdown"]
+
+
+@pytest.mark.parametrize(
+    ("where", "name"), [("2b", "Task 2b"), ("set-up", "Set-up"), ("", "Report")]
+)
+def test_sections_are_named_as_the_report_names_them(where: str, name: str) -> None:
+    assert claims.section_name(where) == name
+
+
+def test_the_list_is_read_back_from_the_executed_notebook() -> None:
+    box = claims.FailedBox(["4c: sooner"], checked=2)._repr_mimebundle_()
+    cell = nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output("display_data", data=box)])
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("x"), cell])
+    assert claims.failed_statements(notebook) == ["4c: sooner"]
+    assert claims.box_contents(notebook)["checked"] == 2
+    with pytest.raises(ValueError, match="no box of statements"):
+        claims.failed_statements(nbformat.v4.new_notebook())
