@@ -14,7 +14,7 @@ import pytest
 import task3
 from reporting import build_report, check_claims
 
-BOX_HEADING = "of this report do not hold for these results"
+BOX_HEADING = "not hold for these results: revise"
 MARK = "[does not hold for these results:"
 
 

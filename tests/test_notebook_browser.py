@@ -311,7 +311,7 @@ def test_notebook_runs_and_renders_in_jupyterlab(
         # On --quick results statements of the model answer do not hold: the box that the first
         # code cell shows lists them, and their sentences carry the mark.
         box = browser.find_element(By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell .jp-OutputArea")
-        assert "do not hold for these results" in box.text
+        assert "not hold for these results: revise" in box.text
         assert "does not hold for these results:" in text
     if notebook.name == FIXTURE.name:  # what the sample says, word for word
         assert f"test accuracy of {planted}" in text
