@@ -1,16 +1,23 @@
 """Gradient checking: `backward`'s analytic gradients against central differences.
 
+    python gradient_check.py    # every model, each relative error printed; exit 1 on a failure
+
 The maths is in report.ipynb, Task 2a: central differences and the relative error that the check
 compares with its tolerance, equation (eq-central-difference).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import numpy as np
 
+from dataloaders import IMAGE_PIXELS
+from logistic_regression import BinaryModel
+from softmax_regression import NUM_CLASSES, SoftmaxModel
 from trainer import Model
+from two_layer_network import TwoLayerModel
 
 # Central differences: (J(w + eps) - J(w - eps)) / (2 eps) has error O(eps^2) from the Taylor
 # series and O(machine_eps / eps) from rounding; in float64, eps = 1e-5 balances the two.
@@ -62,3 +69,58 @@ def gradient_check(model: Model, X: np.ndarray, targets: np.ndarray) -> list[flo
         relative_error(grad, numerical_gradient(cost, w))
         for w, grad in zip(model.ws, analytic, strict=True)
     ]
+
+
+CHECK_EXAMPLES = 20  # random examples each model is checked on
+CHECK_HIDDEN = 8  # hidden units of the network checked (every weight is moved in turn)
+CHECK_LAMBDA = 0.5  # L2 strength of the penalised checks, large enough to matter
+MODELS_CHECKED = {
+    "logistic": "logistic regression (Task 2a)",
+    "softmax": "softmax regression, no penalty (Task 3a)",
+    "softmax_l2": f"softmax regression, L2 lambda = {CHECK_LAMBDA:g} (Task 4a)",
+    "network": f"network, weight decay lambda = {CHECK_LAMBDA:g} (Task 5)",
+}
+
+
+def check_models(seed: int = 0) -> dict[str, float]:
+    """Largest relative error of `gradient_check` for each model of MODELS_CHECKED, in float64,
+    on random inputs in [-1, 1] (with the bias input 1), random targets and random weights."""
+    rng = np.random.default_rng(seed)
+
+    def inputs() -> np.ndarray:
+        pixels = rng.uniform(-1, 1, (CHECK_EXAMPLES, IMAGE_PIXELS))
+        return np.hstack([pixels, np.ones((CHECK_EXAMPLES, 1))])
+
+    def one_hot() -> np.ndarray:
+        return np.eye(NUM_CLASSES)[rng.integers(0, NUM_CLASSES, CHECK_EXAMPLES)]
+
+    binary = BinaryModel()
+    binary.w = rng.normal(0, 0.05, binary.w.shape)
+    binary_targets = rng.integers(0, 2, (CHECK_EXAMPLES, 1)).astype(float)
+    penalised = SoftmaxModel(l2_reg_lambda=CHECK_LAMBDA)
+    penalised.w = rng.normal(0, 0.05, penalised.w.shape)
+    network = TwoLayerModel(CHECK_HIDDEN, l2_reg_lambda=CHECK_LAMBDA, seed=seed)
+    errors = {
+        "logistic": max(gradient_check(binary, inputs(), binary_targets)),
+        "softmax_l2": max(gradient_check(penalised, inputs(), one_hot())),
+        "network": max(gradient_check(network, inputs(), one_hot())),
+    }
+    plain = SoftmaxModel(l2_reg_lambda=0.0)
+    plain.w = rng.normal(0, 0.05, plain.w.shape)
+    errors["softmax"] = max(gradient_check(plain, inputs(), one_hot()))
+    return {name: errors[name] for name in MODELS_CHECKED}
+
+
+def main() -> None:
+    errors = check_models()
+    for name, error in errors.items():
+        verdict = "passes" if error < GRADIENT_CHECK_TOLERANCE else "FAILS"
+        print(
+            f"{MODELS_CHECKED[name]:<48} relative error {error:.1e} "
+            f"(tolerance {GRADIENT_CHECK_TOLERANCE:.0e}): {verdict}"
+        )
+    sys.exit(0 if all(error < GRADIENT_CHECK_TOLERANCE for error in errors.values()) else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -154,24 +154,32 @@ def _logit(p: float) -> float:
     return float(np.log(p / (1 - p)))
 
 
-def plot_loss(ax: plt.Axes, run: Run, label: str = "") -> None:
-    """Training loss per step (faint raw, and its moving average over one epoch) and validation
-    loss, on a log scale. An epoch-long window averages out what repeats every epoch, such as
-    the pattern of the batches when the data are not shuffled."""
+# One style per curve, the same in every panel, so that a legend entry names one curve: the
+# training set blue, the validation set orange; whole sets solid, the batches' moving average
+# dashed, single batches faint.
+WHOLE_TRAINING = {"color": "C0", "label": "training (whole set)"}
+WHOLE_VALIDATION = {"color": "C1", "label": "validation (whole set)"}
+
+
+def plot_loss(ax: plt.Axes, run: Run) -> None:
+    """The loss of each training batch (faint) and its moving average over one epoch (dashed),
+    and the loss on the whole training and validation sets at the validation points, on a log
+    scale. An epoch-long window averages out what repeats every epoch, such as the pattern of
+    the batches when the data are not shuffled."""
     history = run.record["history"]
     losses = np.asarray(history["batch_loss"], dtype=float)
     steps = np.arange(len(losses))  # batch_loss[s]: the batch loss at step s
     window = run.record["steps_per_epoch"]
-    ax.plot(steps, losses, color="C0", alpha=0.25, linewidth=0.6, label=f"{label}training (batch)")
+    ax.plot(steps, losses, color="C0", alpha=0.25, linewidth=0.6, label="training (each batch)")
     ax.plot(
         steps,
         smooth(losses, window),
         color="C0",
-        label=f"{label}training (moving average over one epoch, {window} steps)",
+        linestyle="--",
+        label=f"training (batches, moving average over one epoch of {window} steps)",
     )
-    ax.plot(
-        history["step"], history["val_loss"], color="C1", label=f"{label}validation (whole set)"
-    )
+    ax.plot(history["step"], history["train_loss"], **WHOLE_TRAINING)
+    ax.plot(history["step"], history["val_loss"], **WHOLE_VALIDATION)
     ax.set(xlabel=STEP_LABEL, ylabel="cross-entropy loss (log scale)")
     log_axis(ax)
 
@@ -179,8 +187,8 @@ def plot_loss(ax: plt.Axes, run: Run, label: str = "") -> None:
 def plot_accuracy(ax: plt.Axes, run: Run) -> None:
     """Training and validation accuracy at each validation point, on a logit scale."""
     history = run.record["history"]
-    ax.plot(history["step"], history["train_accuracy"], color="C0", label="training (whole set)")
-    ax.plot(history["step"], history["val_accuracy"], color="C1", label="validation (whole set)")
+    ax.plot(history["step"], history["train_accuracy"], **WHOLE_TRAINING)
+    ax.plot(history["step"], history["val_accuracy"], **WHOLE_VALIDATION)
     ax.set(xlabel=STEP_LABEL, ylabel="accuracy (logit scale)")
     logit_axis(ax)
 
@@ -239,11 +247,11 @@ def plot_overfitting(title: str, run: Run) -> plt.Figure:
     dotted line marks where the validation loss was lowest.
     """
     history = run.record["history"]
-    best_step = history["step"][int(np.argmin(history["val_loss"]))]
+    best_step = run.record["best_step"]
     fig, axes = titled_figure(title, ("Loss (whole sets)", "Accuracy (whole sets)"))
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
-        ax.plot(history["step"], history[f"train_{metric}"], label="training")
-        ax.plot(history["step"], history[f"val_{metric}"], label="validation")
+        ax.plot(history["step"], history[f"train_{metric}"], **WHOLE_TRAINING)
+        ax.plot(history["step"], history[f"val_{metric}"], **WHOLE_VALIDATION)
         ax.axvline(
             best_step, color="C2", linestyle=":", label=f"lowest validation loss (step {best_step})"
         )

@@ -50,7 +50,8 @@ def draw_figures(runs: dict[float, Run]) -> list:
 
 
 def plot_weights(runs: dict[float, Run]) -> plt.Figure:
-    """One row of ten 28x28 weight images per lambda, each row on its own symmetric colour scale."""
+    """One row of ten 28x28 weight images per lambda, each row on its own symmetric colour scale,
+    labelled with the step whose weights early stopping restored."""
     fig, axes = plt.subplots(
         len(runs),
         NUM_CLASSES,
@@ -64,11 +65,15 @@ def plot_weights(runs: dict[float, Run]) -> plt.Figure:
         limit = float(np.abs(pixels).max()) or 1.0
         for digit, ax in enumerate(row):
             image = ax.imshow(
-                pixels[:, digit].reshape(28, 28), cmap="RdBu_r", vmin=-limit, vmax=limit
+                pixels[:, digit].reshape(28, 28),
+                cmap="RdBu_r",
+                vmin=-limit,
+                vmax=limit,
+                interpolation="nearest",  # one square per weight: no smoothing of single pixels
             )
             ax.set(xticks=[], yticks=[], title=str(digit))
             ax.grid(False)
-        row[0].set_ylabel(f"λ = {l2_lambda:g}")
+        row[0].set_ylabel(f"λ = {l2_lambda:g}\nstep {run.record['best_step']:,}")
         fig.colorbar(image, ax=list(row), shrink=0.9, pad=0.01)
     return fig
 

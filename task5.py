@@ -5,7 +5,7 @@
 cosine curve to 0 over the run, all epochs (no early stopping: the final weights are kept), on
 deskewed, centred images that every batch moves by fresh random shifts of up to MAX_SHIFT
 pixels. The default run trains this network with three seeds, and softmax regression on the
-same inputs, trained the same way, with the same seeds (the comparison of Task 5d), and tests
+same inputs, trained the same way, with the same seeds (the report's appendix), and tests
 all of them (results/task5.json). Figures, from the first seed: training curves, the test
 confusion matrix, misclassified test digits, and shifted training digits.
 
@@ -49,7 +49,7 @@ HIDDEN_UNITS = 128
 MOMENTUM = 0.9
 L2_LAMBDA = 0.0005
 MAX_SHIFT = 2  # pixels, in x and in y
-SOFTMAX_LEARNING_RATE = 0.1  # softmax regression on the same inputs (Task 5d)
+SOFTMAX_LEARNING_RATE = 0.1  # softmax regression on the same inputs (the comparison)
 SEEDS = 3  # runs of each model, with seeds --seed, --seed + 1, ...
 # With no early stopping, validation only draws the curves: once per epoch is enough, and
 # evaluating the whole training and validation sets five times per epoch nearly doubled the

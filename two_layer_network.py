@@ -1,6 +1,6 @@
 """A network with one hidden layer of ReLU units (Task 5): the model, its loss and its gradients.
 
-The maths is in report.ipynb, Task 5a (backpropagation).
+The maths of the backward pass is in docs/task5.md.
 """
 
 from __future__ import annotations
@@ -61,8 +61,7 @@ class TwoLayerModel:
         With z1 = X w1, a = relu(z1) [N, H] and delta2 = dC/dz2 = (yhat - y) / N [N, 10]:
         dC/dw2 = [a^T delta2; sum_n delta2] [H + 1, 10],
         delta1 = dC/dz1 = (delta2 w2[:-1]^T) * (z1 > 0) [N, H], dC/dw1 = X^T delta1 [785, H].
-        The penalty adds lambda w to each. The derivation: report.ipynb, Task 5a, equations
-        (eq-output-delta) to (eq-hidden-weights-gradient).
+        The penalty adds lambda w to each. The derivation: docs/task5.md, equations (1) to (4).
         """
         if targets.shape != outputs.shape:
             raise ValueError(f"targets {targets.shape} and outputs {outputs.shape} differ in shape")

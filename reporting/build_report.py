@@ -51,8 +51,8 @@ LATEX_INSTALL = {
     "win32": "Windows: MiKTeX from miktex.org and pandoc from pandoc.org",
 }
 CELL_TIMEOUT_SECONDS = 300
-# The title block as committed: a student replaces these with their own.
-PLACEHOLDERS = {"course": "Course name", "authors": ["First Author", "Second Author"]}
+# The title block as committed, the model answer's: a student replaces it with their own.
+MODEL_ANSWER_AUTHORS = ["Model answer"]
 # Cells for readers of the notebook only (a note for other viewers), left out of the report.
 NOTEBOOK_ONLY_TAG = "viewer-note"
 ANSI_CODES = re.compile(r"\x1b\[[0-9;]*m")  # the terminal colours of IPython's tracebacks
@@ -105,11 +105,10 @@ def read_title_block(path: Path = TITLE_BLOCK) -> dict[str, Any]:
         )
         if not valid:
             raise ReportError(f"{path}: set `{key}`, e.g. {key} = {example}")
-    placeholders = [key for key, value in PLACEHOLDERS.items() if values[key] == value]
-    if placeholders:
+    if values["authors"] == MODEL_ANSWER_AUTHORS:
         print(
-            f"build_report.py: {path.name} still holds the placeholder "
-            f"{' and '.join(placeholders)}; put yours there before handing the report in.",
+            f"build_report.py: {path.name} still names the model answer as the author; put your "
+            "names (and course) there before handing the report in.",
             file=sys.stderr,
         )
     return {

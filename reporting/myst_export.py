@@ -71,8 +71,8 @@ that returns it as Markdown::
     | Test  | {eval}`percent(run["test_accuracy"])` |
     :::
 
-  In the PDF a table is a float that never splits across pages; columns whose entries are long
-  wrap within the text width.
+  In the PDF a table stays where it is written and never splits across pages; columns whose
+  entries are long wrap within the text width.
 
 References to figures and tables: ``{numref}`fig-loss``` shows as "Figure 2",
 ``{numref}`tab-final``` as "Table 1".
@@ -671,7 +671,7 @@ CELL_BREAK = "MYSTEXPORTCELLBREAK"
 def latex_table(
     caption: str, name: str | None, header: list[str], alignments: list[str], rows: list[list[str]]
 ) -> str:
-    """A raw LaTeX table float (it never splits across pages) for pandoc's Markdown."""
+    """A raw LaTeX table (kept where it stands, never split across pages) for pandoc's Markdown."""
     cells = [caption, *header, *(cell for row in rows for cell in row)]
     converted = pandoc(
         f"\n\n{CELL_BREAK}\n\n".join(cell or "{}" for cell in cells),
@@ -706,7 +706,9 @@ def latex_table(
     width_argument = "{\\linewidth}" if any(wrapping) else ""
     label = f"\\label{{{name}}}" if name else ""
     lines = [
-        "\\begin{table}[htbp]",
+        # Here, after the sentences that lead to it: a table is small, and one that floated away
+        # would leave its answer's last sentence pointing at a page further on.
+        "\\begin{table}[H]",
         "\\centering",
         "\\small",
         f"\\caption{{{caption_latex}}}{label}",

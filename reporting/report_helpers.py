@@ -28,13 +28,10 @@ import numpy as np
 from IPython.display import Latex
 
 import dataloaders
-from gradient_check import gradient_check
-from logistic_regression import BinaryModel
-from softmax_regression import NUM_CLASSES, SoftmaxModel
+from softmax_regression import NUM_CLASSES
 from support.outputs import figures_dir, rerun_command, results_dir
-from two_layer_network import TwoLayerModel
 
-REPORT_TASKS: tuple[str, ...] = ("task2", "task3", "task4", "task5", "task5_search")
+REPORT_TASKS: tuple[str, ...] = ("task2", "task3", "task4", "task5")
 """Results files (``<results_dir>/<task>.json``) that report.ipynb reads."""
 
 
@@ -129,11 +126,6 @@ def percent(fraction: float, decimals: int = 2) -> str:
 def points(fraction: float) -> str:
     """A difference of accuracies in percentage points: ``0.0213`` -> ``2.13``."""
     return f"{100 * fraction:.2f}"
-
-
-def signed_points(fraction: float) -> str:
-    """A change of accuracy in percentage points, with its sign: ``-0.0108`` -> ``-1.08``."""
-    return f"{100 * fraction:+.2f}"
 
 
 def spread(fractions: Sequence[float]) -> str:
@@ -263,12 +255,6 @@ def validations_per_epoch(run: RunRecord) -> int:
     return round(run["steps_per_epoch"] / validation_interval(run))
 
 
-def best_point(run: RunRecord) -> int:
-    """Index in the history of ``run`` of its lowest validation loss."""
-    losses = run["history"]["val_loss"]
-    return min(range(len(losses)), key=losses.__getitem__)
-
-
 @dataclass(frozen=True)
 class Block:
     """Means over the validation points of a run from epoch ``start`` (excluded) to ``end``
@@ -322,20 +308,21 @@ def highest_validation_losses(run: RunRecord, count: int) -> list[tuple[int, flo
     return sorted(losses, key=lambda point: point[1], reverse=True)[:count]
 
 
+def batch_losses_by_position(run: RunRecord) -> np.ndarray:
+    """The loss of every training batch of ``run`` as an array [epoch, batch of the epoch], for
+    the whole epochs it trained: without shuffling, column b is batch b of every epoch."""
+    steps = run["steps_per_epoch"]
+    losses = np.asarray(run["history"]["batch_loss"], dtype=float)
+    whole = len(losses) // steps
+    return losses[: whole * steps].reshape(whole, steps)
+
+
 def higher_at_every_shared_point(run: RunRecord, reference: RunRecord, key: str) -> bool:
     """Whether ``run``'s history entry ``key`` exceeds ``reference``'s at every validation
     point both runs reached after the first (after one update a penalty has hardly acted yet)."""
     shared = min(len(run["history"]["step"]), len(reference["history"]["step"]))
     assert run["history"]["step"][:shared] == reference["history"]["step"][:shared]
     return all(run["history"][key][i] > reference["history"][key][i] for i in range(1, shared))
-
-
-def most_common_confusion(confusion: np.ndarray) -> tuple[int, int, int]:
-    """(true digit, predicted digit, count) of the most frequent error of a confusion matrix
-    whose rows are true digits and columns predicted digits."""
-    errors = confusion - np.diag(np.diag(confusion))
-    true_digit, predicted_digit = np.unravel_index(errors.argmax(), errors.shape)
-    return int(true_digit), int(predicted_digit), int(errors[true_digit, predicted_digit])
 
 
 # ---------------------------------------------------------------- the noise rule
@@ -359,46 +346,6 @@ def beyond_noise(accuracy: float, other: float, images: int) -> bool:
     return abs(accuracy - other) > 2 * difference_se(max(accuracy, other), images)
 
 
-def is_full_run(run: RunRecord) -> bool:
-    """Whether ``run`` trained on the full training split (not a --quick trial run)."""
-    return run["split_sizes"]["train"] == dataloaders.TRAIN_SIZE
-
-
-# ---------------------------------------------------------------- Task 2a: gradient checks
-
-CHECK_EXAMPLES = 20
-"""Random examples on which the report checks each model's gradient."""
-CHECK_HIDDEN = 8
-"""Hidden units of the network whose gradient the report checks."""
-CHECK_LAMBDA = 0.5
-"""L2 strength of the checked softmax model and network, so that the penalty is checked too."""
-
-
-def run_gradient_checks(seed: int = 0) -> dict[str, float]:
-    """Largest relative error of ``gradient_check`` for each model, in float64, on random
-    inputs in [-1, 1] (with the bias input 1), random targets and random weights."""
-    rng = np.random.default_rng(seed)
-
-    def inputs() -> np.ndarray:
-        pixels = rng.uniform(-1, 1, (CHECK_EXAMPLES, dataloaders.IMAGE_PIXELS))
-        return np.hstack([pixels, np.ones((CHECK_EXAMPLES, 1))])
-
-    def one_hot() -> np.ndarray:
-        return np.eye(NUM_CLASSES)[rng.integers(0, NUM_CLASSES, CHECK_EXAMPLES)]
-
-    binary = BinaryModel()
-    binary.w = rng.normal(0, 0.05, binary.w.shape)
-    binary_targets = rng.integers(0, 2, (CHECK_EXAMPLES, 1)).astype(float)
-    softmax = SoftmaxModel(l2_reg_lambda=CHECK_LAMBDA)
-    softmax.w = rng.normal(0, 0.05, softmax.w.shape)
-    network = TwoLayerModel(CHECK_HIDDEN, l2_reg_lambda=CHECK_LAMBDA, seed=seed)
-    return {
-        "logistic": max(gradient_check(binary, inputs(), binary_targets)),
-        "softmax": max(gradient_check(softmax, inputs(), one_hot())),
-        "network": max(gradient_check(network, inputs(), one_hot())),
-    }
-
-
 def lambda_table(runs: Sequence[RunRecord]) -> str:
     """Task 4's table: per L2 strength, where the run stopped, its accuracies and sum(w^2)."""
     header = [r"$\lambda$", "Stopped after (epochs)", "Train acc.", "Val. acc.", "Test acc.",
@@ -420,128 +367,11 @@ def lambda_table(runs: Sequence[RunRecord]) -> str:
 # ---------------------------------------------------------------- Task 5
 
 
-def same_setting(run: RunRecord, reference: RunRecord) -> bool:
-    """Whether ``run`` trained the learning rate and shift of ``reference`` (a search's grid)."""
-    return all(run[key] == reference[key] for key in ("learning_rate", "max_shift"))
-
-
-def within_noise_of_each_other(runs: Sequence[RunRecord]) -> bool:
-    """Whether the validation accuracies of ``runs`` all lie within noise of each other."""
-    accuracies = [r["val_accuracy"] for r in runs]
-    images = runs[0]["split_sizes"]["val"]
-    return not beyond_noise(max(accuracies), min(accuracies), images)
-
-
-@dataclass(frozen=True)
-class Task5Facts:
-    """Task 5's search and ablations, read from task5_search.json, with the ablations' table.
-
-    ``network_search`` and ``softmax_search`` are the grids' runs (one seed each); ``trained``
-    and ``softmax_trained`` their runs of the settings that the final runs train, if the grid
-    holds them.
-    """
-
-    network_search: list[RunRecord]
-    softmax_search: list[RunRecord]
-    trained: RunRecord | None
-    softmax_trained: RunRecord | None
-    ablation: dict[str, RunRecord]
-    ablation_changes: dict[str, float]
-    ablation_noise: dict[str, float]
-    ablation_beyond_noise: dict[str, bool]
-    ablation_table: str
-
-
-def seed_noise(runs: Sequence[RunRecord]) -> float:
-    """How far two single runs of one setting lie apart by the seed alone: sqrt(2) times the
-    standard deviation of the validation accuracy over ``runs`` (three seeds: a rough figure)."""
-    return math.sqrt(2) * statistics.stdev(r["val_accuracy"] for r in runs)
-
-
-def task5_facts(
-    search_results: TaskResults, finals: list[RunRecord], comparisons: list[RunRecord]
-) -> Task5Facts:
-    """Task 5's search, what leaving out each ingredient changes, and the ablations' table.
-
-    ``finals`` and ``comparisons`` are the final runs of the network and of softmax regression
-    (several seeds); their spread is the seed noise of an ablation's change.
-    """
-    runs = list(search_results.runs.values())
-    search = [r for r in runs if r["role"] == "search"]
-    network_search = [r for r in search if r["model"] == "network"]
-    softmax_search = [r for r in search if r["model"] == "softmax"]
-    ablation = {r["name"]: r for r in runs if r["role"] == "ablation"}
-    images = finals[0]["split_sizes"]["val"]
-
-    def seeds(name: str) -> list[RunRecord]:
-        """The final runs of the model an ablation leaves an ingredient out of."""
-        return comparisons if name.startswith("softmax") else finals
-
-    # Each ablation against the mean of its model's final runs (the same settings, several
-    # seeds): a single run of the grid is noisier, and the best of a grid optimistic.
-    changes, noise, beyond = {}, {}, {}
-    for name, run in ablation.items():
-        mean = statistics.fmean(r["val_accuracy"] for r in seeds(name))
-        changes[name] = run["val_accuracy"] - mean
-        noise[name] = 2 * max(difference_se(mean, images), seed_noise(seeds(name)))
-        beyond[name] = abs(changes[name]) > noise[name]
-
-    def rows(model: str, label: str) -> list[list[str]]:
-        names = [n for n in ablation if n.startswith("softmax") == (model == "softmax")]
-        reference = seeds(names[0])
-        return [
-            [
-                f"{label}, as trained ({len(reference)} seeds)",
-                spread([r["train_accuracy"] for r in reference]),
-                spread([r["val_accuracy"] for r in reference]),
-                "",
-                "",
-            ],
-            *[
-                [
-                    f"{label}, {ABLATION_LABELS[n]}",
-                    percent(ablation[n]["train_accuracy"]),
-                    percent(ablation[n]["val_accuracy"]),
-                    signed_points(changes[n]),
-                    points(noise[n]),
-                ]
-                for n in names
-            ],
-        ]
-
-    ablation_rows = [*rows("network", "network"), *rows("softmax", "softmax")]
-    return Task5Facts(
-        network_search=network_search,
-        softmax_search=softmax_search,
-        trained=next((r for r in network_search if same_setting(r, finals[0])), None),
-        softmax_trained=next((r for r in softmax_search if same_setting(r, comparisons[0])), None),
-        ablation=ablation,
-        ablation_changes=changes,
-        ablation_noise=noise,
-        ablation_beyond_noise=beyond,
-        ablation_table=table(
-            ["Run", "Train acc.", "Val. acc.", "Change", "Noise"],
-            ablation_rows,
-            align="lrrrr",
-        ),
-    )
-
-
-ABLATION_LABELS = {
-    "no_deskew": "without deskewing",
-    "no_shift": "without shifts",
-    "constant_lr": "constant learning rate",
-    "softmax_no_deskew": "without deskewing",
-    "softmax_no_shift": "without shifts",
-}
-"""How the report names each ablation of task5.py."""
-
-
 def comparison_table(
     task3_run: RunRecord, softmax_runs: list[RunRecord], network_runs: list[RunRecord]
 ) -> str:
-    """Task 5d's table: softmax regression of Task 3, softmax regression on the network's inputs
-    and training, and the network; accuracies as mean ± sd over the seeds where several."""
+    """The appendix's table: softmax regression of Task 3, softmax regression on the network's
+    inputs and training, and the network; accuracies as mean ± sd over the seeds where several."""
 
     def accuracy(runs: list[RunRecord], key: str) -> str:
         return spread([r[key] for r in runs]) if len(runs) > 1 else percent(runs[0][key])

@@ -10,6 +10,7 @@ import pytest
 from conftest import random_inputs as random_inputs_of
 from conftest import random_one_hot as random_one_hot_of
 
+import gradient_check as gradient_check_module
 import softmax_regression
 from gradient_check import GRADIENT_CHECK_TOLERANCE, gradient_check
 from logistic_regression import BinaryModel, calculate_accuracy, sigmoid
@@ -84,6 +85,29 @@ def test_gradient_check_catches_a_wrong_gradient() -> None:
     model = Unnormalised()
     model.w = RNG.normal(0, 0.05, model.w.shape)
     assert max(gradient_check(model, random_inputs(), random_one_hot())) > 0.5
+
+
+def test_python_gradient_check_prints_every_model_and_fails_on_a_wrong_gradient(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(SystemExit) as finished:
+        gradient_check_module.main()
+    assert finished.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(gradient_check_module.MODELS_CHECKED)
+    assert all(line.endswith("passes") and "relative error" in line for line in lines)
+
+    class Unnormalised(SoftmaxModel):
+        def backward(self, X, outputs, targets) -> None:
+            super().backward(X, outputs, targets)
+            self.grad = self.grad * X.shape[0]
+
+    monkeypatch.setattr(gradient_check_module, "SoftmaxModel", Unnormalised)
+    with pytest.raises(SystemExit) as finished:
+        gradient_check_module.main()
+    assert finished.value.code == 1
+    failing = [line for line in capsys.readouterr().out.splitlines() if line.endswith("FAILS")]
+    assert len(failing) == 2 and all("softmax regression" in line for line in failing)
 
 
 def test_l2_penalty_adds_lambda_w() -> None:

@@ -197,7 +197,7 @@ def test_references_for_html_are_numbers(tmp_path: Path) -> None:
 
 def test_table_for_latex_is_a_float_with_caption_and_label(tmp_path: Path) -> None:
     _, text = translate(notebook(*EQUATIONS), "latex", tmp_path)
-    assert "\\begin{table}[htbp]" in text  # a float: never split across pages
+    assert "\\begin{table}[H]" in text  # kept where it stands, never split across pages
     assert "\\caption{Runs with \\(\\lambda\\).}\\label{tab-runs}" in text
     assert "\\begin{tabular}{@{}lr@{}}" in text
     assert "a & 1\\% \\\\" in text

@@ -90,9 +90,9 @@ def test_notebook_has_a_section_for_every_question() -> None:
     headings = re.findall(r"^#+ (Task \d[a-e]?)\b", rendered_text(notebook), re.MULTILINE)
     questions = ["Task 1a", "Task 1b", "Task 2a", "Task 2b", "Task 2c", "Task 2d", "Task 2e",
                  "Task 3a", "Task 3b", "Task 3c", "Task 3d",
-                 "Task 4a", "Task 4b", "Task 4c", "Task 4d", "Task 4e",
-                 "Task 5a", "Task 5b", "Task 5c", "Task 5d"]  # fmt: skip
+                 "Task 4a", "Task 4b", "Task 4c", "Task 4d", "Task 4e"]  # fmt: skip
     assert [h for h in headings if h in questions] == questions
+    assert re.search(r"^# Appendix: beyond the assignment", rendered_text(notebook), re.MULTILINE)
 
 
 def test_executed_notebook_has_no_errors_or_stderr(executed: nbformat.NotebookNode) -> None:
@@ -146,8 +146,8 @@ def test_every_question_opens_with_its_answer() -> None:
     **Answer.**; the figure and the numbers that carry it come after."""
     notebook = build_report.read_report()
     markdown = "\n\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
-    sections = re.split(r"^## (Task \d[a-e])\b.*$", markdown, flags=re.MULTILINE)[1:]
-    assert len(sections) == 2 * 20
+    sections = re.split(r"^#+ (Task \d[a-e]|Appendix)\b.*$", markdown, flags=re.MULTILINE)[1:]
+    assert len(sections) == 2 * (16 + 1)
     for heading, body in zip(sections[::2], sections[1::2], strict=True):
         assert body.strip().startswith("**Answer.**"), heading
 
@@ -233,7 +233,7 @@ def test_pdf_export(report_pdf: Path) -> None:
     )
     text = (report_pdf.parent / "report.txt").read_text(encoding="utf-8")
     assert rh.percent(PLANTED_TEST_ACCURACY) in text
-    for heading in ("Task 1a", "Task 2e", "Task 3d", "Task 4e", "Task 5d", "References"):
+    for heading in ("Task 1a", "Task 2e", "Task 3d", "Task 4e", "Appendix"):
         assert heading in text, heading
     assert "??" not in text and "{eval}" not in text and "{width" not in text
     assert re.search(r"Figure \d+:", text) and re.search(r"Table \d+:", text)
@@ -459,16 +459,16 @@ def test_bad_title_block_is_named(tmp_path: Path, toml: str, problem: str) -> No
         build_report.read_title_block(path)
 
 
-def test_placeholders_in_the_title_block_are_named(
+def test_the_model_answers_title_block_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "report_metadata.toml"
     path.write_text(
-        'course = "Course name"\ntitle = "T"\nauthors = ["Ada"]\ndate = ""\n', encoding="utf-8"
+        'course = ""\ntitle = "T"\nauthors = ["Model answer"]\ndate = ""\n', encoding="utf-8"
     )
     build_report.read_title_block(path)
-    assert "still holds the placeholder course;" in capsys.readouterr().err
-    path.write_text('course = "C"\ntitle = "T"\nauthors = ["Ada"]\ndate = ""\n', encoding="utf-8")
+    assert "still names the model answer as the author" in capsys.readouterr().err
+    path.write_text('course = ""\ntitle = "T"\nauthors = ["Ada"]\ndate = ""\n', encoding="utf-8")
     build_report.read_title_block(path)
     assert capsys.readouterr().err == ""
 
