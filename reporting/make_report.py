@@ -34,8 +34,8 @@ from support import outputs
 from support.mnist_files import MNISTError, find_data_dir
 
 # The order in which stale tasks start: the longest first, so that the scripts running side by
-# side finish at about the same time (the search takes about as long as the four others).
-LONGEST_FIRST = ("task5_search", "task4", "task3", "task5", "task2")
+# side finish at about the same time.
+LONGEST_FIRST = ("task5", "task4", "task3", "task2")
 # Two scripts with a BLAS thread per core each, on two cores, slow each other down twenty times
 # over (tasks 3 and 4 side by side: 239 s, against 11 s with one thread each). One thread costs
 # a script that runs alone about a fifth of its speed, but it is set for every script, alone or

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-import task5
 from reporting import make_report, report_helpers
 from support import outputs
 from support.mnist_files import MNISTError, find_data_dir
@@ -68,20 +67,15 @@ def quick_results(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> 
     """(figures, results) folders of --quick runs of every task the report reads.
 
     The first run of task2.json has the test accuracy PLANTED_TEST_ACCURACY. The runs write
-    into quick/ inside FIGURES_DIR and RESULTS_DIR, the folders returned. Task 5's quick search
-    runs first, and its default run trains the search's picks, as the full default run trains
-    the full search's picks (its defaults): the report checks that it repeats the picked run.
+    into quick/ inside FIGURES_DIR and RESULTS_DIR, the folders returned.
     """
     root = tmp_path_factory.mktemp("quick_results")
     figures, results = root / "figures" / "quick", root / "results" / "quick"
-    search_first = sorted(report_helpers.REPORT_TASKS, key=lambda task: task != "task5_search")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FIGURES_DIR", str(figures.parent))
         patch.setenv("RESULTS_DIR", str(results.parent))
-        for task in search_first:
+        for task in report_helpers.REPORT_TASKS:
             script, *flags = outputs.task_arguments(task)
-            if task == "task5":
-                flags = task5.pick_flags(read_json(results / "task5_search.json")["runs"])
             module = importlib.import_module(script.removesuffix(".py"))
             module.main(["--quick", "--data-dir", str(mnist_dir), *flags])
     path = results / "task2.json"

@@ -70,7 +70,7 @@ def report_steps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, l
     monkeypatch.setattr(make_report, "find_data_dir", lambda: tmp_path)
     monkeypatch.setenv("FIGURES_DIR", str(tmp_path / "figures"))
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
-    stale = {"task2": "task2.json is missing", "task5_search": "task5_search.json is missing"}
+    stale = {"task2": "task2.json is missing", "task5": "task5.json is missing"}
     monkeypatch.setattr(check_outputs, "stale_tasks", lambda folders: stale)
 
     def run_tasks(tasks: list[str], jobs: int) -> list[str]:
@@ -86,7 +86,7 @@ def test_the_stale_tasks_run_longest_first_then_the_report_is_built(
     report_steps: dict[str, list], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     make_report.main([])
-    assert report_steps["tasks"] == ["task5_search", "task2"]
+    assert report_steps["tasks"] == ["task5", "task2"]
     assert report_steps["build"] == [[]]
     printed = capsys.readouterr().out
     assert "task2.json is missing: `python task2.py` runs again" in printed

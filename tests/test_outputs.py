@@ -252,12 +252,12 @@ def test_a_full_run_is_one_consistent_set_that_make_report_keeps(full_task2) -> 
     [
         ("task2.py", {"task2"}),
         ("task3.py", {"task3"}),  # task4.py states its own settings: no task imports another
-        ("experiment.py", {"task2", "task3", "task4", "task5", "task5_search"}),
-        ("two_layer_network.py", {"task5", "task5_search"}),
-        ("trainer.py", {"task2", "task3", "task4", "task5", "task5_search"}),
-        ("requirements.txt", {"task2", "task3", "task4", "task5", "task5_search"}),
-        ("image_transforms.py", {"task5", "task5_search"}),
-        ("support/outputs.py", {"task2", "task3", "task4", "task5", "task5_search"}),
+        ("experiment.py", {"task2", "task3", "task4", "task5"}),
+        ("two_layer_network.py", {"task5"}),
+        ("trainer.py", {"task2", "task3", "task4", "task5"}),
+        ("requirements.txt", {"task2", "task3", "task4", "task5"}),
+        ("image_transforms.py", {"task5"}),
+        ("support/outputs.py", {"task2", "task3", "task4", "task5"}),
         ("reporting/report_helpers.py", set()),  # the report's code: the notebook runs afresh
     ],
 )

@@ -118,11 +118,6 @@ def test_text_carries_the_numbers_of_the_results(
             name: ("train_accuracy", "val_accuracy", "test_accuracy", "weight_norm")
             for name in rh.load_task("task4").runs
         },
-        "task5_search": {
-            run["name"]: ("train_accuracy", "val_accuracy")
-            for run in rh.load_task("task5_search").runs.values()
-            if run["role"] == "ablation"
-        },
     }
     formats = {"test_loss": rh.loss_value, "weight_norm": rh.number}
     for task, runs in shown.items():
