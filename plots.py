@@ -155,26 +155,26 @@ def _logit(p: float) -> float:
 
 
 # One style per curve, the same in every panel, so that a legend entry names one curve: the
-# training set blue, the validation set orange; whole sets solid, the batches' moving average
-# dashed, single batches faint.
+# whole training set blue, the whole validation set orange, the training batches grey (each
+# batch faint, their moving average dashed).
 WHOLE_TRAINING = {"color": "C0", "label": "training (whole set)"}
 WHOLE_VALIDATION = {"color": "C1", "label": "validation (whole set)"}
 
 
 def plot_loss(ax: plt.Axes, run: Run) -> None:
-    """The loss of each training batch (faint) and its moving average over one epoch (dashed),
-    and the loss on the whole training and validation sets at the validation points, on a log
-    scale. An epoch-long window averages out what repeats every epoch, such as the pattern of
-    the batches when the data are not shuffled."""
+    """The loss of each training batch (faint grey) and its moving average over one epoch (grey,
+    dashed), and the loss on the whole training and validation sets at the validation points, on
+    a log scale. An epoch-long window averages out what repeats every epoch, such as the pattern
+    of the batches when the data are not shuffled."""
     history = run.record["history"]
     losses = np.asarray(history["batch_loss"], dtype=float)
     steps = np.arange(len(losses))  # batch_loss[s]: the batch loss at step s
     window = run.record["steps_per_epoch"]
-    ax.plot(steps, losses, color="C0", alpha=0.25, linewidth=0.6, label="training (each batch)")
+    ax.plot(steps, losses, color="0.6", alpha=0.4, linewidth=0.6, label="training (each batch)")
     ax.plot(
         steps,
         smooth(losses, window),
-        color="C0",
+        color="0.25",
         linestyle="--",
         label=f"training (batches, moving average over one epoch of {window} steps)",
     )
@@ -240,25 +240,28 @@ def compare_validation(title: str, runs: dict[str, Run]) -> plt.Figure:
     return fig
 
 
-def plot_overfitting(title: str, run: Run) -> plt.Figure:
-    """Loss and accuracy on the whole training and validation sets, with the best validation.
+def plot_overfitting(title: str, run: Run, zoom_from_epoch: float) -> plt.Figure:
+    """Loss on the whole training and validation sets over the whole run (left, log scale) and
+    from `zoom_from_epoch` on (right, linear scale, where a slow rise would show).
 
     A validation loss that rises while the training loss keeps falling is overfitting; the
     dotted line marks where the validation loss was lowest.
     """
     history = run.record["history"]
     best_step = run.record["best_step"]
-    fig, axes = titled_figure(title, ("Loss (whole sets)", "Accuracy (whole sets)"))
-    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
-        ax.plot(history["step"], history[f"train_{metric}"], **WHOLE_TRAINING)
-        ax.plot(history["step"], history[f"val_{metric}"], **WHOLE_VALIDATION)
+    fig, axes = titled_figure(
+        title, ("Loss (whole sets)", f"Loss from epoch {zoom_from_epoch:g} on (linear axis)")
+    )
+    later = [i for i, epoch in enumerate(history["epoch"]) if epoch >= zoom_from_epoch]
+    for ax, shown in zip(axes, (range(len(history["step"])), later), strict=True):
+        steps = [history["step"][i] for i in shown]
+        ax.plot(steps, [history["train_loss"][i] for i in shown], **WHOLE_TRAINING)
+        ax.plot(steps, [history["val_loss"][i] for i in shown], **WHOLE_VALIDATION)
         ax.axvline(
             best_step, color="C2", linestyle=":", label=f"lowest validation loss (step {best_step})"
         )
-        ax.set_xlabel(STEP_LABEL)
+        ax.set(xlabel=STEP_LABEL, ylabel="cross-entropy loss")
     axes[0].set_ylabel("cross-entropy loss (log scale)")
-    axes[1].set_ylabel("accuracy (logit scale)")
     log_axis(axes[0])
-    logit_axis(axes[1])
     legend_below(fig, columns=3)
     return fig

@@ -37,6 +37,7 @@ def draw_figures(early: Run, full: Run, settings: Settings) -> list:
         f"Task 3d: training vs validation over {full.record['epochs']} epochs\n{what}, "
         "no early stopping",
         full,
+        zoom_from_epoch=full.record["epochs"] / 5,  # the report's blocks: a fifth of the run
     )
     return [(curves_fig, "task3b_curves.png"), (overfitting_fig, "task3d_overfitting.png")]
 

@@ -125,7 +125,7 @@ def plot_validation_accuracy(runs: dict[float, Run]) -> plt.Figure:
 
 
 def plot_weight_norms(runs: dict[float, Run]) -> plt.Figure:
-    """sum(w^2) against lambda on a log axis, with lambda = 0 as a horizontal line."""
+    """sum(w^2) against lambda, both on log axes, with lambda = 0 as a horizontal line."""
     fig, (ax,) = plots.titled_figure(
         "Task 4e: squared L2 norm of the weights\n(biases included) per λ", height=2.6
     )
@@ -133,9 +133,10 @@ def plot_weight_norms(runs: dict[float, Run]) -> plt.Figure:
     norms = [runs[l2_lambda].record["weight_norm"] for l2_lambda in positive]
     ax.plot(positive, norms, marker="o", label="λ > 0")
     ax.axhline(runs[0.0].record["weight_norm"], color="grey", linestyle="--", label="λ = 0")
-    ax.set(xscale="log", xlabel="λ (log scale)", ylabel="Σ w² (biases included)")
+    ax.set(xscale="log", xlabel="λ (log scale)", ylabel="Σ w² (biases included, log scale)")
+    plots.log_axis(ax)  # the norm falls by orders of magnitude: each step shows
     ax.set_xticks(positive, [f"{l2_lambda:g}" for l2_lambda in positive])
-    ax.minorticks_off()
+    ax.xaxis.set_minor_locator(plt.NullLocator())  # the ticks name the lambdas, no others
     plots.legend_below(fig, columns=2)
     return fig
 

@@ -317,14 +317,6 @@ def batch_losses_by_position(run: RunRecord) -> np.ndarray:
     return losses[: whole * steps].reshape(whole, steps)
 
 
-def higher_at_every_shared_point(run: RunRecord, reference: RunRecord, key: str) -> bool:
-    """Whether ``run``'s history entry ``key`` exceeds ``reference``'s at every validation
-    point both runs reached after the first (after one update a penalty has hardly acted yet)."""
-    shared = min(len(run["history"]["step"]), len(reference["history"]["step"]))
-    assert run["history"]["step"][:shared] == reference["history"]["step"][:shared]
-    return all(run["history"][key][i] > reference["history"][key][i] for i in range(1, shared))
-
-
 # ---------------------------------------------------------------- the noise rule
 
 

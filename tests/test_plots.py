@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.colors import to_hex
 
 import plots
 import task4
@@ -69,7 +70,7 @@ FIGURES = {
     "comparison": lambda: plots.compare_validation(
         "Comparison", {"a": fake_run(), "b": fake_run(seed=1)}
     ),
-    "overfitting": lambda: plots.plot_overfitting("Overfitting", fake_run()),
+    "overfitting": lambda: plots.plot_overfitting("Overfitting", fake_run(), zoom_from_epoch=2),
     "task 4c": lambda: task4.plot_validation_accuracy(
         {l2_lambda: fake_run(l2_lambda=l2_lambda) for l2_lambda in task4.LAMBDAS}
     ),
@@ -106,6 +107,17 @@ def test_the_legend_covers_no_panel(figure: plt.Figure) -> None:
     box = legend.get_window_extent(renderer)
     for ax in figure.axes:
         assert not box.overlaps(ax.get_window_extent(renderer)), ax.get_title()
+
+
+def test_every_curve_in_a_legend_has_a_style_of_its_own(figure: plt.Figure) -> None:
+    """Two legend entries drawn alike could not be told apart on the page."""
+    styles = []
+    for legend in figure.legends:
+        for handle in legend.legend_handles:
+            styles.append(
+                (to_hex(handle.get_color()), handle.get_linestyle(), handle.get_alpha() or 1.0)
+            )
+    assert styles and len(styles) == len(set(styles)), styles
 
 
 def test_every_text_is_the_font_size_of_the_report(figure: plt.Figure) -> None:
