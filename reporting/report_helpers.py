@@ -21,6 +21,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -111,21 +112,33 @@ class Text(str):
         return str(self)
 
 
+def hundredths(fraction: float, decimals: int = 2, rounding: str = ROUND_HALF_UP) -> Decimal:
+    """100 * `fraction` rounded to `decimals` places as a person rounds the number written: an
+    accuracy of 3647 / 4000 = 0.91175 is 91.18, not the 91.17 of its binary approximation."""
+    return (Decimal(str(float(fraction))) * 100).quantize(Decimal(1).scaleb(-decimals), rounding)
+
+
 def percent(fraction: float, decimals: int = 2) -> str:
     """A fraction as a percentage: ``0.97531`` -> ``97.53%``.
 
     Rounded down near 100 %, so that a score short of perfect never reads as perfect:
     ``0.99995`` -> ``99.99%``.
     """
-    text = f"{100 * fraction:.{decimals}f}%"
-    if fraction < 1 and float(text[:-1]) >= 100:
-        text = f"{math.floor(100 * fraction * 10**decimals) / 10**decimals:.{decimals}f}%"
-    return text
+    shown = hundredths(fraction, decimals)
+    if fraction < 1 and shown >= 100:
+        shown = hundredths(fraction, decimals, ROUND_DOWN)
+    return f"{shown}%"
 
 
 def points(fraction: float) -> str:
     """A difference of accuracies in percentage points: ``0.0213`` -> ``2.13``."""
-    return f"{100 * fraction:.2f}"
+    return f"{hundredths(fraction)}"
+
+
+def points_between(low: float, high: float) -> str:
+    """How many points ``percent(high)`` lies above ``percent(low)``, as the reader would
+    subtract them: the gains of a sentence then add up to its totals."""
+    return f"{hundredths(high) - hundredths(low)}"
 
 
 def spread(fractions: Sequence[float]) -> str:

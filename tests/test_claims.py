@@ -1,4 +1,5 @@
-"""claims.py: the marks that sentences end with, and the box that lists what does not hold."""
+"""claims.py: the marks that sentences end with, the box that lists what does not hold; the
+rounding of the numbers those sentences show."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import nbformat
 import pytest
 
 from reporting import claims
+from reporting import report_helpers as rh
 
 
 def test_a_statement_that_holds_shows_nothing() -> None:
@@ -51,3 +53,25 @@ def test_the_list_is_read_back_from_the_executed_notebook() -> None:
     assert claims.failed_statements(notebook) == ["4c: sooner"]
     assert claims.box_contents(notebook)["checked"] == 2
     assert claims.box_contents(nbformat.v4.new_notebook()) == {"checked": 0, "failed": []}
+
+
+@pytest.mark.parametrize(
+    ("fraction", "shown"),
+    [
+        (0.91175, "91.18%"),
+        (0.84575, "84.58%"),
+        (0.97531, "97.53%"),
+        (0.99995, "99.99%"),
+        (1, "100.00%"),
+    ],
+)
+def test_percentages_round_as_a_person_rounds_them(fraction: float, shown: str) -> None:
+    """3647 / 4000 is 0.91175 exactly as written: 91.18 %, though its binary value is below."""
+    assert rh.percent(fraction) == shown
+
+
+def test_gains_between_shown_percentages_add_up() -> None:
+    start, middle, end = 0.2953, 0.84575, 0.91175
+    first, rest = rh.points_between(start, middle), rh.points_between(middle, end)
+    assert float(first) + float(rest) == pytest.approx(float(rh.percent(end)[:-1]) - 29.53)
+    assert rest == "6.60"
