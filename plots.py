@@ -176,6 +176,7 @@ def plot_loss(ax: plt.Axes, run: Run) -> None:
         smooth(losses, window),
         color="0.25",
         linestyle="--",
+        zorder=3,  # over the whole-set training loss, which it can follow closely
         label=f"training (batches, moving average over one epoch of {window} steps)",
     )
     ax.plot(history["step"], history["train_loss"], **WHOLE_TRAINING)

@@ -35,7 +35,7 @@ def draw_figures(final: Run, data: Splits, test_outputs: np.ndarray, confusion: 
         width_ratios=(2, 2, 1.3),
         layout="constrained",
     )
-    plots.set_title(curves, f"Task 5: training curves\n{what}")
+    plots.set_title(curves, f"Appendix (task5.py): training curves of the network\n{what}")
     panels = {"Loss": loss_ax, "Accuracy": accuracy_ax, "Learning rate": rate_ax}
     for title, ax in panels.items():
         ax.set_title(title)

@@ -25,7 +25,6 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from IPython.display import Latex
 
 import dataloaders
@@ -321,16 +320,50 @@ def highest_validation_losses(run: RunRecord, count: int) -> list[tuple[int, flo
     return sorted(losses, key=lambda point: point[1], reverse=True)[:count]
 
 
-def batch_losses_by_position(run: RunRecord) -> np.ndarray:
-    """The loss of every training batch of ``run`` as an array [epoch, batch of the epoch], for
-    the whole epochs it trained: without shuffling, column b is batch b of every epoch."""
-    steps = run["steps_per_epoch"]
-    losses = np.asarray(run["history"]["batch_loss"], dtype=float)
-    whole = len(losses) // steps
-    return losses[: whole * steps].reshape(whole, steps)
+@dataclass(frozen=True)
+class RecurringSpike:
+    """Task 2e: the update after which the validation loss of a run without shuffling spikes.
+
+    ``batch`` is the batch of the epoch (from 0) whose update the highest validation losses after
+    the first epoch follow: ``after`` of the ``peaks`` highest. ``jumps`` holds, for every
+    validation point after the first epoch that follows that update, (step, loss on the whole
+    training set, that loss at the validation points before and after it); ``period`` is the
+    number of steps between two of them.
+    """
+
+    batch: int
+    after: int
+    peaks: int
+    jumps: list[tuple[int, float, float, float]]
+    period: int
+
+    @property
+    def smallest_jump(self) -> float:
+        """The smallest ratio of a jump's loss to the higher of its two neighbours'."""
+        return min(loss / max(before, after) for _, loss, before, after in self.jumps)
 
 
-# ---------------------------------------------------------------- the noise rule
+def recurring_spike(run: RunRecord, peaks: int = 6) -> RecurringSpike:
+    """Where the validation loss of ``run`` spikes again and again, and what the training loss
+    does there. The point at step s follows update s, made on batch (s - 1) % steps per epoch."""
+    epoch_steps, history = run["steps_per_epoch"], run["history"]
+    positions = [(step - 1) % epoch_steps for step, _ in highest_validation_losses(run, peaks)]
+    batch, losses = positions[0], history["train_loss"]
+    jumps = [
+        (step, losses[i], losses[i - 1], losses[i + 1])
+        for i, step in enumerate(history["step"][1:-1], start=1)
+        if step > epoch_steps and (step - 1) % epoch_steps == batch
+    ]
+    period = math.lcm(validation_interval(run), epoch_steps)
+    return RecurringSpike(batch, positions.count(batch), len(positions), jumps, period)
+
+
+def accuracy_gaps(run: RunRecord, reference: RunRecord) -> list[float]:
+    """The validation accuracy of ``reference`` minus that of ``run`` at every validation point
+    after the first that both reached (after one update a penalty has hardly acted yet)."""
+    shared = min(len(run["history"]["step"]), len(reference["history"]["step"]))
+    ours, theirs = reference["history"]["val_accuracy"], run["history"]["val_accuracy"]
+    return [ours[i] - theirs[i] for i in range(1, shared)]
 
 
 def standard_error(accuracy: float, images: int) -> float:
