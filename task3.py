@@ -6,10 +6,6 @@ see whether and where the model overfits (3d).
 
 from __future__ import annotations
 
-import support.require_python  # noqa: F401 (first: an older Python stops here, in one line)
-
-# isort: split
-
 import plots
 import utils
 from dataloaders import load_full_mnist

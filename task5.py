@@ -20,10 +20,6 @@ settings of a grid lie within noise of each other; the defaults are one of them)
 
 from __future__ import annotations
 
-import support.require_python  # noqa: F401 (first: an older Python stops here, in one line)
-
-# isort: split
-
 import argparse
 import functools
 import itertools

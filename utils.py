@@ -3,8 +3,8 @@
 A task script's `main` reads its flags (`make_parser`, `settings_from_args`), loads its data
 (`load_data`, which `dataloaders.prepare_data` pre-processes), trains through
 `experiment.run_experiment`, and ends with `finish`: the figures and results written as one
-set (support/outputs.py), and a table of the runs. `run_main` turns the errors a user can fix
-into one line.
+set (support/outputs.py), and a table of the runs. `run_main` checks the Python version, then
+runs `main` and turns the errors a user can fix into one line.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import numpy as np
 
 from dataloaders import Splits, prepare_data
 from experiment import Run, Settings
+from support import require_python
 from support.mnist_files import MNISTError
 from support.outputs import OutputError, OutputFolders, stop_on_signals, write_output_set
 from trainer import TrainingDivergedError
@@ -164,12 +165,13 @@ def load_data(
 
 
 def run_main(main: Callable[[], None]) -> None:
-    """Run a task's `main`; errors the user can fix end it with one line.
+    """Run a task's `main`; an old Python and the errors the user can fix end it with one line.
 
     The STOP_SIGNALS (SIGTERM, SIGHUP where it exists, Ctrl-Break on Windows) stop it as Ctrl-C
     (SIGINT) does, so that the clean-up in `finally` blocks runs and no half-written output
     remains.
     """
+    require_python.require()  # Python 3.11 or newer, else one line and exit
     name = Path(sys.argv[0]).name
     stop_on_signals()
     try:
