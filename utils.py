@@ -1,10 +1,10 @@
 """The command line the task scripts share: their flags, their data, their outputs.
 
 A task script's `main` reads its flags (`make_parser`, `settings_from_args`), loads its data
-(`load_data`, which `dataloaders.prepare_data` pre-processes), trains through
-`experiment.run_experiment`, and ends with `finish`: the figures and results written as one
-set (support/outputs.py), and a table of the runs. `run_main` checks the Python version, then
-runs `main` and turns the errors a user can fix into one line.
+(`load_data`, which `dataloaders.prepare_data` pre-processes), trains its runs, and ends with
+`finish`: the figures and results written as one set (support/outputs.py), and a table of the
+runs. `run_main` checks the Python version, then runs `main` and turns the errors a user can fix
+into one line.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from support.mnist_files import MNISTError
 from support.outputs import OutputError, OutputFolders, stop_on_signals, write_output_set
 from trainer import TrainingDivergedError
 
-TRAINING_DTYPE = np.float32  # default of --dtype: twice as fast as float64
+# The floating-point type the tasks train in (--dtype's default): twice as fast as float64, the
+# default of the course's functions (pre_process_images, one_hot_encode, the models).
+TRAINING_DTYPE = np.float32
 QUICK_EPOCHS = 3
 
 
@@ -146,7 +148,8 @@ def load_data(
     num_classes: int | None,
 ) -> Splits:
     """Load a task's splits with `load` and prepare them for training (`prepare_data`: the
-    --quick subset, pre-processed images, encoded targets, the --dtype type).
+    --quick subset, pre-processed images, encoded targets), all of the --dtype type: float32
+    unless --dtype float64.
 
     Missing or bad data, or a batch larger than the training set, end the script with the
     reason.
