@@ -197,7 +197,8 @@ def prepare_outputs(args: argparse.Namespace) -> OutputFolders:
 
 def print_summary(runs: Sequence[Run]) -> None:
     """A table of the final metrics of each run ("-" for a test split left unread): the steps
-    (updates) it made, in epochs too, and whether early stopping ended it.
+    (updates) it made, in epochs too, and with early stopping whether it stopped or ran all
+    epochs, and the step whose weights it kept (those of its lowest validation loss).
 
     A run whose training loss ended far above where it started is named below the table.
     """
@@ -208,11 +209,14 @@ def print_summary(runs: Sequence[Run]) -> None:
         r = run.record
         tested = r["test_accuracy"] is not None
         stopped = r["stopped_at_step"] is not None
+        early_stop = "-"  # no early stopping: the final weights
+        if r["early_stopping_patience"] is not None:
+            early_stop = f"{'stopped' if stopped else 'ran all'}, kept {r['best_step']}"
         rows.append([
             r["name"],
             str(r["steps"]),
             f"{r['stopped_at_epoch']:.2f}" if stopped else f"{r['epochs']:.2f}",
-            "yes" if stopped else "-",
+            early_stop,
             f"{r['train_accuracy']:.2%}",
             f"{r['val_accuracy']:.2%}",
             f"{r['test_accuracy']:.2%}" if tested else "-",
