@@ -101,9 +101,7 @@ def train_softmax(
 ) -> Run:
     """One run of softmax regression as Tasks 3 and 4 train it, as task2.py trains logistic
     regression but with shuffling; `patience` None trains all epochs."""
-    model = SoftmaxModel(
-        l2_reg_lambda, dtype=data.X_train.dtype
-    )  # as the data's (float32 by default)
+    model = SoftmaxModel(l2_reg_lambda, dtype=data.X_train.dtype)  # the data's type, float32
     trainer = BaseTrainer(
         model,
         settings.learning_rate,

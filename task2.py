@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     data = utils.load_data(parser, args, load_binary_dataset, num_classes=None)
 
     def train(name: str, shuffle: bool, patience: int | None) -> Run:
-        model = BinaryModel(dtype=data.X_train.dtype)  # weights of the data's type
+        model = BinaryModel(dtype=data.X_train.dtype)  # weights of the data's type, float32
         trainer = BaseTrainer(
             model,
             settings.learning_rate,

@@ -141,10 +141,7 @@ def train(name: str, inputs: Inputs, settings: Settings, recipe: Recipe, role: s
         settings.learning_rate,
         settings.batch_size,
         True,  # shuffle_dataset
-        data.X_train,
-        data.Y_train,
-        data.X_val,
-        data.Y_val,
+        *data[:4],  # X_train, Y_train, X_val, Y_val
         momentum=recipe.momentum,
         cosine_decay=recipe.cosine_decay,
         augment=shifts(mean_image, recipe.max_shift),

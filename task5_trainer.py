@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from trainer import BaseTrainer, TrainingDivergedError
+from trainer import BaseTrainer, History, TrainingDivergedError
 
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]  # (X_batch, rng) -> X_batch
 
@@ -36,7 +36,9 @@ def learning_rate_at(
 
 
 class Task5Trainer(BaseTrainer):
-    """`BaseTrainer` without early stopping, with Task 5's options.
+    """`BaseTrainer` without early stopping, with Task 5's options; `args` and `description`
+    are BaseTrainer's (model, learning_rate, batch_size, shuffle_dataset, X_train, Y_train,
+    X_val, Y_val).
 
     Each update: for every parameter w with gradient g and velocity v (0 at the start),
     v <- momentum * v - lr * g and w <- w + v, with lr = `learning_rate_at` the step (constant
@@ -52,9 +54,9 @@ class Task5Trainer(BaseTrainer):
         cosine_decay: bool,
         augment: Augment | None,
         seed: int = 0,
-        **options,
+        description: str = "training",
     ) -> None:
-        super().__init__(*args, early_stopping_patience=None, seed=seed, **options)
+        super().__init__(*args, early_stopping_patience=None, seed=seed, description=description)
         self.momentum = momentum
         self.cosine_decay = cosine_decay
         self.augment = augment
@@ -63,16 +65,19 @@ class Task5Trainer(BaseTrainer):
         self.num_steps_per_val = max(1, self.num_batches_per_epoch // VALIDATIONS_PER_EPOCH)
         self.total_steps = 0  # of the whole run, set by train()
 
-    def train(self, num_epochs: int) -> dict[str, list]:
+    def train(self, num_epochs: int) -> History:
+        """BaseTrainer.train, knowing the number of steps the schedule runs over."""
         self.total_steps = num_epochs * self.num_batches_per_epoch
         return super().train(num_epochs)
 
     def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> float:
+        """BaseTrainer.train_step on the batch as `augment` changes it."""
         if self.augment is not None:
             X_batch = self.augment(X_batch, self.augment_rng)
         return super().train_step(X_batch, Y_batch)
 
     def update(self) -> None:
+        """SGD with momentum at the learning rate of the step, in place."""
         learning_rate = learning_rate_at(
             self.global_step, self.total_steps, self.learning_rate, self.cosine_decay
         )
