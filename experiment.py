@@ -1,18 +1,20 @@
-"""One experiment: train a model with the shared trainer, evaluate it, and make its record.
+"""After training: a run's final numbers and its record; and softmax regression as Tasks 3 and 4
+train it.
 
-The record is what results/<task>.json stores for the run: its hyperparameters, where early
-stopping stopped, the final loss and accuracy on each split, and the trainer's `History`.
+A task script trains a model with a trainer (trainer.py), then calls `record_run`, which measures
+the final weights on the training, validation and test sets and makes the record that
+results/<task>.json stores for the run: its settings, how long it trained and where early
+stopping stopped, those final numbers, and the trainer's history.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from dataloaders import Splits
 from softmax_regression import SoftmaxModel
-from trainer import EARLY_STOPPING_PATIENCE, Augment, BaseTrainer, Model, evaluate
+from trainer import EARLY_STOPPING_PATIENCE, BaseTrainer, Model, evaluate
 
 # Softmax regression as Tasks 3 and 4 train it: both scripts take these defaults, so that Task
 # 4's run at lambda = 0 repeats Task 3's run with early stopping.
@@ -24,7 +26,7 @@ SOFTMAX_DEFAULTS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class Settings:
     """Hyperparameters shared by a task's runs (from the command line)."""
 
@@ -43,63 +45,38 @@ class Run:
     model: Model
 
 
-def run_experiment(
+def record_run(
     name: str,
-    model: Model,
+    trainer: BaseTrainer,
     data: Splits,
     settings: Settings,
     *,
-    shuffle: bool,
-    early_stopping_patience: int | None,
-    momentum: float = 0.0,
     hyperparameters: dict[str, Any] | None = None,
     evaluate_test: bool = True,
-    validations_per_epoch: int = 5,
-    cosine_decay: bool = False,
-    augment: Augment | None = None,
 ) -> Run:
-    """Train `model` with `settings`, then evaluate it on train, validation and test.
+    """The run of `trainer`, which has trained with `settings`: the loss and accuracy of the
+    model's final weights (with early stopping, those of its best validation) on every split of
+    `data`, and the run's record.
 
-    `data` holds pre-processed inputs and targets in the form the model's loss expects.
-    `hyperparameters` are extra entries for the record (e.g. l2_lambda). The test split is
-    read here only, after training, and not at all with `evaluate_test` False (a
-    hyperparameter search): test_loss and test_accuracy are then None. The last three options
-    go to `BaseTrainer` as they are; the record does not name them (`hyperparameters` can).
+    `hyperparameters` are extra entries for the record (e.g. l2_lambda). The test split is read
+    here only, and not at all with `evaluate_test` False (a hyperparameter search): test_loss
+    and test_accuracy are then None.
     """
-    trainer = BaseTrainer(
-        model,
-        settings.learning_rate,
-        settings.batch_size,
-        shuffle,
-        data.X_train,
-        data.Y_train,
-        data.X_val,
-        data.Y_val,
-        early_stopping_patience=early_stopping_patience,
-        seed=settings.seed,
-        momentum=momentum,
-        validations_per_epoch=validations_per_epoch,
-        cosine_decay=cosine_decay,
-        augment=augment,
-        description=name,
-    )
-    start = time.perf_counter()
-    history = trainer.train(settings.epochs)
-    seconds = time.perf_counter() - start
+    stopped = trainer.stopped_at_step
     record: dict[str, Any] = {
         "name": name,
         "learning_rate": settings.learning_rate,
         "batch_size": settings.batch_size,
         "epochs": settings.epochs,
-        "shuffle": shuffle,
-        "early_stopping_patience": early_stopping_patience,
+        "shuffle": trainer.shuffle_dataset,
+        "early_stopping_patience": trainer.early_stopping_patience,
         "seed": settings.seed,
         **(hyperparameters or {}),
-        # Steps and epochs count as `History` says: step s = the weights after s updates.
+        # Steps and epochs count as in trainer.py: step s = the weights after s updates.
         "steps": trainer.global_step,  # updates in all
         "steps_per_epoch": trainer.num_batches_per_epoch,
-        "stopped_at_step": trainer.stopped_at_step,  # None: no early stop
-        "stopped_at_epoch": trainer.stopped_at_epoch,
+        "stopped_at_step": stopped,  # None: no early stop
+        "stopped_at_epoch": None if stopped is None else stopped / trainer.num_batches_per_epoch,
         # The step of the lowest validation loss; its weights are restored with early stopping only.
         "best_step": trainer.best_step,
         "split_sizes": {
@@ -113,24 +90,30 @@ def run_experiment(
             record["test_loss"] = record["test_accuracy"] = None
             continue
         X, Y = getattr(data, f"X_{split}"), getattr(data, f"Y_{split}")
-        record[f"{split}_loss"], record[f"{split}_accuracy"] = evaluate(model, X, Y)
-    record["seconds"] = round(seconds, 3)
-    record["history"] = history
-    return Run(record, model)
+        record[f"{split}_loss"], record[f"{split}_accuracy"] = evaluate(trainer.model, X, Y)
+    record["seconds"] = round(trainer.seconds, 3)
+    record["history"] = trainer.history
+    return Run(record, trainer.model)
 
 
 def train_softmax(
     name: str, data: Splits, settings: Settings, l2_reg_lambda: float, patience: int | None
 ) -> Run:
-    """One run of softmax regression with shuffling, as Tasks 3 and 4 train it; `patience`
-    None trains all epochs."""
-    model = SoftmaxModel(l2_reg_lambda, dtype=data.X_train.dtype)
-    return run_experiment(
-        name,
+    """One run of softmax regression as Tasks 3 and 4 train it, as task2.py trains logistic
+    regression but with shuffling; `patience` None trains all epochs."""
+    model = SoftmaxModel(l2_reg_lambda, dtype=data.X_train.dtype)  # the data's type, float32
+    trainer = BaseTrainer(
         model,
-        data,
-        settings,
-        shuffle=True,
+        settings.learning_rate,
+        settings.batch_size,
+        True,  # shuffle_dataset
+        data.X_train,
+        data.Y_train,
+        data.X_val,
+        data.Y_val,
         early_stopping_patience=patience,
-        hyperparameters={"l2_lambda": l2_reg_lambda},
+        seed=settings.seed,
+        description=name,
     )
+    trainer.train(settings.epochs)
+    return record_run(name, trainer, data, settings, hyperparameters={"l2_lambda": l2_reg_lambda})

@@ -13,7 +13,12 @@ from trainer import accuracy
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    """1 / (1 + e^-z), as exp(-ln(1 + e^-z)) so that no exponential overflows."""
+    """The logistic function 1 / (1 + e^-z), elementwise.
+
+    Written as exp(-ln(1 + e^-z)), the same number: np.logaddexp(0, -z) computes ln(e^0 + e^-z)
+    without forming e^-z, which overflows to infinity (with a RuntimeWarning) for z below about
+    -88 in float32 (-709 in float64).
+    """
     return np.exp(-np.logaddexp(0.0, -z))
 
 
@@ -38,17 +43,17 @@ class BinaryModel:
 
     def __init__(self, dtype: DTypeLike = np.float64) -> None:
         self.num_inputs = IMAGE_PIXELS + 1  # the course calls it I: 784 pixels and the bias input
-        self.w = np.zeros((self.num_inputs, 1), dtype=dtype)
-        self.grad = np.zeros_like(self.w)
+        self.w = np.zeros((self.num_inputs, 1), dtype=dtype)  # the trainer updates it in place
+        self.grad = np.zeros_like(self.w)  # dC/dw of the last batch, written in place by backward
 
     @property
     def ws(self) -> list[np.ndarray]:
-        """The parameters, as the trainer updates them."""
+        """The parameters, as the trainer reads them: [w]."""
         return [self.w]
 
     @property
     def grads(self) -> list[np.ndarray]:
-        """d(cost)/d(ws), set by `backward`."""
+        """Their gradients, as the trainer reads them: [grad]."""
         return [self.grad]
 
     def forward(self, X: np.ndarray) -> np.ndarray:
@@ -56,13 +61,13 @@ class BinaryModel:
         return sigmoid(X @ self.w)
 
     def backward(self, X: np.ndarray, outputs: np.ndarray, targets: np.ndarray) -> None:
-        """Set self.grad = dC/dw = -1/N sum_n (y^n - yhat^n) x^n, shape [785, 1].
+        """Write dC/dw = -1/N sum_n (y^n - yhat^n) x^n, shape [785, 1], into self.grad.
 
         The derivation: report.ipynb, Task 1a, equation (eq-logistic-batch-gradient).
         """
         if targets.shape != outputs.shape:
             raise ValueError(f"targets {targets.shape} and outputs {outputs.shape} differ in shape")
-        self.grad = -(X.T @ (targets - outputs)) / X.shape[0]
+        self.grad[:] = -(X.T @ (targets - outputs)) / X.shape[0]
 
     def loss(self, targets: np.ndarray, outputs: np.ndarray) -> float:
         """The mean binary cross-entropy of the batch."""

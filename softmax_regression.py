@@ -45,17 +45,17 @@ class SoftmaxModel:
         self.num_inputs = IMAGE_PIXELS + 1  # the course calls it I: 784 pixels and the bias input
         self.num_outputs = NUM_CLASSES
         self.l2_reg_lambda = l2_reg_lambda
-        self.w = np.zeros((self.num_inputs, self.num_outputs), dtype=dtype)
-        self.grad = np.zeros_like(self.w)
+        self.w = np.zeros((self.num_inputs, self.num_outputs), dtype=dtype)  # updated in place
+        self.grad = np.zeros_like(self.w)  # dJ/dw of the last batch, written in place by backward
 
     @property
     def ws(self) -> list[np.ndarray]:
-        """The parameters, as the trainer updates them."""
+        """The parameters, as the trainer reads them: [w]."""
         return [self.w]
 
     @property
     def grads(self) -> list[np.ndarray]:
-        """d(cost)/d(ws), set by `backward`."""
+        """Their gradients, as the trainer reads them: [grad]."""
         return [self.grad]
 
     def forward(self, X: np.ndarray) -> np.ndarray:
@@ -63,14 +63,14 @@ class SoftmaxModel:
         return softmax(X @ self.w)
 
     def backward(self, X: np.ndarray, outputs: np.ndarray, targets: np.ndarray) -> None:
-        """Set self.grad = dJ/dw = 1/N X^T (yhat - y) + lambda w, shape [785, 10].
+        """Write dJ/dw = 1/N X^T (yhat - y) + lambda w, shape [785, 10], into self.grad.
 
         The derivation: report.ipynb, Task 1b, equation (eq-softmax-batch-gradient) (transposed,
         as w is stored [785, 10]), and Task 4a, equation (eq-regularised-gradient), for lambda w.
         """
         if targets.shape != outputs.shape:
             raise ValueError(f"targets {targets.shape} and outputs {outputs.shape} differ in shape")
-        self.grad = X.T @ ((outputs - targets) / X.shape[0]) + self.l2_reg_lambda * self.w
+        self.grad[:] = X.T @ ((outputs - targets) / X.shape[0]) + self.l2_reg_lambda * self.w
 
     def loss(self, targets: np.ndarray, outputs: np.ndarray) -> float:
         """The cross-entropy C; the penalty is left out so that runs with any lambda compare."""

@@ -1,14 +1,12 @@
 """Task 3: softmax regression over the ten digits (no regularisation: that is Task 4).
 
 Runs: shuffling with early stopping (figures 3b, 3c), and the same without early stopping to
-see whether and where the model overfits (3d).
+see whether and where the model overfits (3d). Each run is `experiment.train_softmax`: a
+`SoftmaxModel` (softmax_regression.py) trained with `BaseTrainer` (trainer.py) as in task2.py,
+then measured on every split by `record_run`.
 """
 
 from __future__ import annotations
-
-import support.require_python  # noqa: F401 (first: an older Python stops here, in one line)
-
-# isort: split
 
 import plots
 import utils

@@ -6,10 +6,6 @@ and 2 (4b), validation accuracy per lambda (4c), and the squared L2 norm of the 
 
 from __future__ import annotations
 
-import support.require_python  # noqa: F401 (first: an older Python stops here, in one line)
-
-# isort: split
-
 import matplotlib.pyplot as plt
 import numpy as np
 

@@ -1,13 +1,14 @@
 """Task 5: a network with one hidden layer of ReLU units, and what each of its ingredients gives.
 
-785 inputs -> H ReLU units -> 10 softmax outputs, trained by the shared trainer on the first
-20,000 training images: SGD with momentum and weight decay, a learning rate that falls along a
-cosine curve to 0 over the run, all epochs (no early stopping: the final weights are kept), on
-deskewed, centred images that every batch moves by fresh random shifts of up to MAX_SHIFT
-pixels. The default run trains this network with three seeds, and softmax regression on the
-same inputs, trained the same way, with the same seeds (the report's appendix), and tests
-all of them (results/task5.json). Figures, from the first seed: training curves, the test
-confusion matrix, misclassified test digits, and shifted training digits.
+785 inputs -> H ReLU units -> 10 softmax outputs, trained on the first 20,000 training images by
+Task5Trainer (task5_trainer.py: the course's loop with Task 5's options): SGD with momentum and
+weight decay, a learning rate that falls along a cosine curve to 0 over the run, all epochs (no
+early stopping: the final weights are kept), on deskewed, centred images that every batch moves
+by fresh random shifts of up to MAX_SHIFT pixels. The default run trains this network with three
+seeds, and softmax regression on the same inputs, trained the same way, with the same seeds (the
+report's appendix), and tests all of them (results/task5.json). Figures, from the first seed:
+training curves, the test confusion matrix, misclassified test digits, and shifted training
+digits.
 
 --search is the validation search behind the defaults, with one seed and without reading the
 test split: the network for each maximal shift and learning rate of SEARCH_GRID, softmax
@@ -20,10 +21,6 @@ settings of a grid lie within noise of each other; the defaults are one of them)
 
 from __future__ import annotations
 
-import support.require_python  # noqa: F401 (first: an older Python stops here, in one line)
-
-# isort: split
-
 import argparse
 import functools
 import itertools
@@ -34,12 +31,12 @@ import numpy as np
 
 import utils
 from dataloaders import IMAGE_PIXELS, Splits, load_full_mnist
-from experiment import Run, Settings, run_experiment
+from experiment import Run, Settings, record_run
 from image_transforms import deskew, random_shift
 from softmax_regression import NUM_CLASSES, SoftmaxModel
 from support import outputs
 from task5_figures import confusion_matrix, draw_figures, plot_augmented
-from trainer import Augment
+from task5_trainer import Augment, Task5Trainer
 from two_layer_network import TwoLayerModel
 
 LEARNING_RATE = 0.1
@@ -51,10 +48,6 @@ L2_LAMBDA = 0.0005
 MAX_SHIFT = 2  # pixels, in x and in y
 SOFTMAX_LEARNING_RATE = 0.1  # softmax regression on the same inputs (the comparison)
 SEEDS = 3  # runs of each model, with seeds --seed, --seed + 1, ...
-# With no early stopping, validation only draws the curves: once per epoch is enough, and
-# evaluating the whole training and validation sets five times per epoch nearly doubled the
-# time of a run.
-VALIDATIONS_PER_EPOCH = 1
 
 # --search trains the network for every combination (the other settings come from the flags).
 # Left out, by earlier validation runs (three seeds each): 256 or 512 hidden units and other
@@ -143,19 +136,26 @@ def train(name: str, inputs: Inputs, settings: Settings, recipe: Recipe, role: s
     recorded = {**asdict(recipe), "parameters": sum(w.size for w in model.ws)}
     if recipe.model == "softmax":
         recorded["hidden_units"] = None  # no hidden layer
-    return run_experiment(
-        name,
+    trainer = Task5Trainer(
         model,
-        data,
-        settings,
-        shuffle=True,
-        early_stopping_patience=None,
+        settings.learning_rate,
+        settings.batch_size,
+        True,  # shuffle_dataset
+        *data[:4],  # X_train, Y_train, X_val, Y_val
         momentum=recipe.momentum,
-        hyperparameters={"role": role, **recorded},
-        evaluate_test=role in ("final", "comparison"),
-        validations_per_epoch=VALIDATIONS_PER_EPOCH,
         cosine_decay=recipe.cosine_decay,
         augment=shifts(mean_image, recipe.max_shift),
+        seed=settings.seed,
+        description=name,
+    )
+    trainer.train(settings.epochs)
+    return record_run(
+        name,
+        trainer,
+        data,
+        settings,
+        hyperparameters={"role": role, **recorded},
+        evaluate_test=role in ("final", "comparison"),
     )
 
 
@@ -318,7 +318,8 @@ def run_search(
     folders: outputs.OutputFolders,
     args: argparse.Namespace,
 ) -> None:
-    """The search, its picks' ablations, results/task5_search.json, and the picks' flags."""
+    """The search, the ablations of the settings given, results/task5_search.json, and the flags
+    of each grid's best."""
     grid = QUICK_SEARCH_GRID if args.quick else SEARCH_GRID
     runs, _, _ = search(inputs, settings, recipe, grid)
     softmax_recipe = replace(recipe, model="softmax")

@@ -11,6 +11,7 @@ import plots
 from dataloaders import IMAGE_PIXELS, IMAGE_SIDE, Splits
 from experiment import Run
 from image_transforms import shift_images
+from task5_trainer import learning_rate_at
 
 MISCLASSIFIED_GRID = (3, 8)  # rows, columns of task5_misclassified.png
 AUGMENTED_GRID = (4, 6)  # digits, shifted copies of each in task5_augmented.png
@@ -51,13 +52,14 @@ def draw_figures(final: Run, data: Splits, test_outputs: np.ndarray, confusion: 
 
 
 def plot_learning_rate(ax: plt.Axes, run: Run) -> None:
-    """The learning rate of every update of `run`, as `BaseTrainer` sets it, at the step its
+    """The learning rate of every update of `run`, as Task5Trainer set it, at the step its
     update starts from (0 to steps - 1)."""
     r = run.record
-    steps = np.arange(r["steps"])
-    rates = np.full(len(steps), r["learning_rate"])
-    if r["cosine_decay"]:
-        rates = 0.5 * r["learning_rate"] * (1 + np.cos(np.pi * steps / r["steps"]))
+    total_steps = r["epochs"] * r["steps_per_epoch"]
+    steps = range(r["steps"])
+    rates = [
+        learning_rate_at(step, total_steps, r["learning_rate"], r["cosine_decay"]) for step in steps
+    ]
     ax.plot(steps, rates, color="C2")
     ax.set(xlabel=plots.STEP_LABEL, ylabel="learning rate", ylim=(0, 1.05 * r["learning_rate"]))
 

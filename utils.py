@@ -1,9 +1,9 @@
 """The command line the task scripts share: their flags, their data, their outputs.
 
 A task script's `main` reads its flags (`make_parser`, `settings_from_args`), loads its data
-(`load_data`, which `dataloaders.prepare_data` pre-processes), trains through
-`experiment.run_experiment`, and ends with `finish`: the figures and results written as one
-set (support/outputs.py), and a table of the runs. `run_main` turns the errors a user can fix
+(`load_data`, which `dataloaders.prepare_data` pre-processes), trains its runs, and ends with
+`finish`: the figures and results written as one set (support/outputs.py), and a table of the
+runs. `run_main` checks the Python version, then runs `main` and turns the errors a user can fix
 into one line.
 """
 
@@ -20,11 +20,14 @@ import numpy as np
 
 from dataloaders import Splits, prepare_data
 from experiment import Run, Settings
+from support import require_python
 from support.mnist_files import MNISTError
 from support.outputs import OutputError, OutputFolders, stop_on_signals, write_output_set
 from trainer import TrainingDivergedError
 
-TRAINING_DTYPE = np.float32  # default of --dtype: twice as fast as float64
+# The floating-point type the tasks train in (--dtype's default): twice as fast as float64, the
+# default of the course's functions (pre_process_images, one_hot_encode, the models).
+TRAINING_DTYPE = np.float32
 QUICK_EPOCHS = 3
 
 
@@ -145,7 +148,8 @@ def load_data(
     num_classes: int | None,
 ) -> Splits:
     """Load a task's splits with `load` and prepare them for training (`prepare_data`: the
-    --quick subset, pre-processed images, encoded targets, the --dtype type).
+    --quick subset, pre-processed images, encoded targets), all of the --dtype type: float32
+    unless --dtype float64.
 
     Missing or bad data, or a batch larger than the training set, end the script with the
     reason.
@@ -164,12 +168,13 @@ def load_data(
 
 
 def run_main(main: Callable[[], None]) -> None:
-    """Run a task's `main`; errors the user can fix end it with one line.
+    """Run a task's `main`; an old Python and the errors the user can fix end it with one line.
 
     The STOP_SIGNALS (SIGTERM, SIGHUP where it exists, Ctrl-Break on Windows) stop it as Ctrl-C
     (SIGINT) does, so that the clean-up in `finally` blocks runs and no half-written output
     remains.
     """
+    require_python.require()  # Python 3.11 or newer, else one line and exit
     name = Path(sys.argv[0]).name
     stop_on_signals()
     try:
@@ -192,7 +197,8 @@ def prepare_outputs(args: argparse.Namespace) -> OutputFolders:
 
 def print_summary(runs: Sequence[Run]) -> None:
     """A table of the final metrics of each run ("-" for a test split left unread): the steps
-    (updates) it made, in epochs too, and whether early stopping ended it.
+    (updates) it made, in epochs too, and with early stopping whether it stopped or ran all
+    epochs, and the step whose weights it kept (those of its lowest validation loss).
 
     A run whose training loss ended far above where it started is named below the table.
     """
@@ -203,11 +209,14 @@ def print_summary(runs: Sequence[Run]) -> None:
         r = run.record
         tested = r["test_accuracy"] is not None
         stopped = r["stopped_at_step"] is not None
+        early_stop = "-"  # no early stopping: the final weights
+        if r["early_stopping_patience"] is not None:
+            early_stop = f"{'stopped' if stopped else 'ran all'}, kept {r['best_step']}"
         rows.append([
             r["name"],
             str(r["steps"]),
             f"{r['stopped_at_epoch']:.2f}" if stopped else f"{r['epochs']:.2f}",
-            "yes" if stopped else "-",
+            early_stop,
             f"{r['train_accuracy']:.2%}",
             f"{r['val_accuracy']:.2%}",
             f"{r['test_accuracy']:.2%}" if tested else "-",

@@ -18,6 +18,7 @@ from logistic_regression import cross_entropy_loss as binary_cross_entropy
 from softmax_regression import SoftmaxModel, softmax
 from softmax_regression import cross_entropy_loss as softmax_cross_entropy
 from support.outputs import REPO
+from two_layer_network import TwoLayerModel
 
 RNG = np.random.default_rng(42)
 
@@ -36,6 +37,28 @@ def test_binary_forward_at_zero_weights_is_one_half() -> None:
 
 def test_softmax_forward_at_zero_weights_is_one_tenth() -> None:
     np.testing.assert_allclose(SoftmaxModel().forward(random_inputs()), 0.1)
+
+
+@pytest.mark.parametrize(
+    "make_model",
+    [BinaryModel, SoftmaxModel, lambda: TwoLayerModel(8)],
+    ids=["binary", "softmax", "network"],
+)
+def test_backward_writes_the_gradients_in_place_as_the_trainer_updates_the_weights(
+    make_model,
+) -> None:
+    """The convention of trainer.Model: `ws` and `grads` name the same arrays all along."""
+    model = make_model()
+    ws, grads = model.ws, model.grads
+    X = random_inputs()
+    targets = random_one_hot() if model.forward(X).shape[1] == 10 else np.ones((20, 1))
+    for _ in range(2):
+        model.backward(X, model.forward(X), targets)
+        assert all(a is b for a, b in zip(model.grads, grads, strict=True))
+        assert all(a is b for a, b in zip(model.ws, ws, strict=True))
+        assert any(np.any(grad != 0) for grad in grads)
+        for w, grad in zip(ws, grads, strict=True):
+            w -= 0.1 * grad
 
 
 def test_binary_cross_entropy_value() -> None:

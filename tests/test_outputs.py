@@ -255,6 +255,7 @@ def test_a_full_run_is_one_consistent_set_that_make_report_keeps(full_task2) -> 
         ("experiment.py", {"task2", "task3", "task4", "task5"}),
         ("two_layer_network.py", {"task5"}),
         ("trainer.py", {"task2", "task3", "task4", "task5"}),
+        ("task5_trainer.py", {"task5"}),  # Task 5's options: not those of Tasks 2 to 4
         ("requirements.txt", {"task2", "task3", "task4", "task5"}),
         ("image_transforms.py", {"task5"}),
         ("support/outputs.py", {"task2", "task3", "task4", "task5"}),
@@ -348,10 +349,12 @@ def test_a_penalty_that_makes_training_diverge_is_named(mnist_dir: Path, tmp_pat
     assert "the L2 penalty may be the cause" in line and "--l2" in line
 
 
-def summary_run(name: str, first_loss: float, last_loss: float) -> Run:
+def summary_run(
+    name: str, first_loss: float, last_loss: float, stopped_at_step: int | None = 1_234_567
+) -> Run:
     record = {
-        "name": name, "epochs": 10_000, "steps": 1_234_567, "stopped_at_step": 1_234_567,
-        "stopped_at_epoch": 7913.89,
+        "name": name, "epochs": 10_000, "steps": 1_234_567, "stopped_at_step": stopped_at_step,
+        "stopped_at_epoch": 7913.89, "early_stopping_patience": 10, "best_step": 1_234_000,
         "train_accuracy": 1.0, "val_accuracy": 0.99999, "test_accuracy": 1.0,
         "test_loss": 12345.6789, "seconds": 123456.7, "train_loss": last_loss,
         "history": {"batch_loss": [first_loss, last_loss]},  # the first: at the initial weights
@@ -361,10 +364,12 @@ def summary_run(name: str, first_loss: float, last_loss: float) -> Run:
 
 def test_summary_keeps_columns_apart_and_flags_a_run_that_did_not_learn(capsys) -> None:
     utils.print_summary([summary_run("a_long_run_name_of_thirty_chars", 0.69, 0.1),
-                         summary_run("diverging", 0.69, 40.0)])  # fmt: skip
+                         summary_run("diverging", 0.69, 40.0, stopped_at_step=None)])  # fmt: skip
     *table, warning = capsys.readouterr().out.splitlines()
     for line in table:  # nine columns, at least two spaces apart
         assert len(re.split(r"\s{2,}", line.strip())) == 9, line
+    # Early stopping keeps the weights of the lowest validation loss, also after all epochs.
+    assert "stopped, kept 1234000" in table[1] and "ran all, kept 1234000" in table[2]
     assert warning.startswith("warning: diverging: the training loss ended at 40")
     assert "far above where it started (0.69)" in warning
     assert "a_long_run_name" not in warning

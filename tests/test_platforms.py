@@ -16,11 +16,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+import utils
+from reporting import check_outputs
 from support import outputs, require_python
 
-# The commands a person runs; each checks the Python version first.
-COMMANDS = ["task2.py", "task3.py", "task4.py", "task5.py", "bench/bench_training.py",
-            "reporting/check_outputs.py", "reporting/build_report.py",
+# The commands a person runs; each checks the Python version before it does anything. The task
+# scripts check in utils.run_main, before their `main`; the others import the check first.
+TASK_SCRIPTS = ["task2.py", "task3.py", "task4.py", "task5.py"]
+COMMANDS = ["bench/bench_training.py", "reporting/check_outputs.py", "reporting/build_report.py",
             "reporting/make_report.py"]  # fmt: skip
 STANDARD_LIBRARY = sys.stdlib_module_names | {"__future__"}
 WINDOWS_ENV = {"PYTHONPATH": str(Path(__file__).parent / "windows"), "PYTHONIOENCODING": "utf-8"}
@@ -188,7 +191,9 @@ def test_every_command_stops_an_old_python_in_one_line(command: list[str], name:
 def test_old_pythons_can_read_the_check_and_the_commands() -> None:
     """require_python.py has no syntax newer than Python 3.4 and no annotations (2.7 reads it);
     the commands, which import it before anything beyond the standard library, none newer than
-    3.7: older Pythons reach its message."""
+    3.7; nor has any module of this repository that a task script imports, since the task
+    scripts check the version after their imports (utils.run_main): older Pythons reach its
+    message."""
     check = (outputs.REPO / "support" / "require_python.py").read_text(encoding="utf-8")
     ast.parse(check, feature_version=(3, 4))
     functions = [node for node in ast.walk(ast.parse(check)) if isinstance(node, ast.FunctionDef)]
@@ -196,6 +201,9 @@ def test_old_pythons_can_read_the_check_and_the_commands() -> None:
         function.returns or any(arg.annotation for arg in function.args.args)
         for function in functions
     )
+    for script in TASK_SCRIPTS:
+        for path in check_outputs.code_files(Path(script).stem):
+            ast.parse(path.read_text(encoding="utf-8"), feature_version=(3, 7))
     for command in COMMANDS:
         source = (outputs.REPO / command).read_text(encoding="utf-8")
         ast.parse(source, feature_version=(3, 7))
@@ -209,6 +217,18 @@ def test_old_pythons_can_read_the_check_and_the_commands() -> None:
             line for line in imported if line.split()[1].partition(".")[0] not in STANDARD_LIBRARY
         )
         assert first == "import support.require_python", command
+
+
+def test_the_task_scripts_check_the_python_before_their_main(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(require_python.require, "__defaults__", ((3, 10, 13), "python3.10"))
+    with pytest.raises(SystemExit, match=r"this is Python 3\.10\.13 \(python3\.10\)"):
+        utils.run_main(lambda: print("main ran"))
+    assert capsys.readouterr().out == ""
+    for script in TASK_SCRIPTS:
+        source = (outputs.REPO / script).read_text(encoding="utf-8")
+        assert source.rstrip().endswith('if __name__ == "__main__":\n    utils.run_main(main)')
 
 
 def test_make_checks_the_python_before_creating_the_environment(tmp_path: Path) -> None:

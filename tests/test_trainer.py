@@ -1,5 +1,6 @@
-"""The shared training loop: history format and its step convention, early stopping, restoring
-weights, the NaN guard, the cosine decay of the learning rate and the augmentation hook."""
+"""The training loop of Tasks 2 to 4 (history format and its step convention, early stopping,
+restoring weights, the NaN guard, plain SGD), and Task 5's trainer (momentum, the cosine decay of
+the learning rate, the augmentation hook, one validation per epoch, the weight-decay advice)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import numpy as np
 import pytest
 
 from logistic_regression import BinaryModel
+from softmax_regression import SoftmaxModel
+from task5_trainer import Task5Trainer, learning_rate_at
 from trainer import BaseTrainer, TrainingDivergedError
 
 
@@ -36,7 +39,7 @@ class ScriptedTrainer(BaseTrainer):
     def validation_step(self) -> dict[str, float]:
         self.snapshots = [*getattr(self, "snapshots", []), self.model.w.copy()]
         loss = self.script[len(self.snapshots) - 1]
-        step, epoch = self.global_step, self.epoch_of(self.global_step)
+        step, epoch = self.global_step, self.global_step / self.num_batches_per_epoch
         return {"step": step, "epoch": epoch, "train_loss": loss, "train_accuracy": 0.5,
                 "val_loss": loss, "val_accuracy": 0.5}  # fmt: skip
 
@@ -97,14 +100,12 @@ def test_early_stopping_stops_at_the_right_validation_and_restores_best(
     stop_step = 1 + stop_validation * trainer.num_steps_per_val  # validation 0 is at step 1
     assert len(history["step"]) == stop_validation + 1
     assert trainer.stopped_at_step == trainer.global_step == stop_step
-    assert trainer.stopped_at_epoch == stop_step / 8
     assert (trainer.best_step, trainer.best_val_loss) == (3, 0.8)
     np.testing.assert_array_equal(trainer.model.w, trainer.snapshots[2])
     assert len(history["batch_loss"]) == stop_step
     assert history["step"] == list(range(1, stop_step + 1))
     message = capsys.readouterr().out
-    assert f"stopped early after {stop_step} steps (epoch {stop_step / 8:.2f})" in message
-    assert "restored the weights after 3 steps (epoch 0.38)" in message
+    assert f"stopped early after {stop_step} steps; restored the weights after 3 steps" in message
 
 
 def test_no_step_runs_after_an_early_stop() -> None:
@@ -159,33 +160,28 @@ def test_nan_loss_stops_with_a_hint() -> None:
         trainer.train(num_epochs=1)
 
 
-def test_momentum_zero_is_plain_sgd_and_momentum_accumulates() -> None:
+def test_a_step_is_plain_sgd_on_the_gradients_backward_wrote() -> None:
     X, Y = separable_data()
-    plain = make_trainer()
-    plain.train_step(X[:8], Y[:8])
+    trainer = make_trainer()
+    trainer.model.w[...] = np.random.default_rng(2).normal(0, 0.05, (785, 1))
     model = BinaryModel()
+    model.w[...] = trainer.model.w
     model.backward(X[:8], model.forward(X[:8]), Y[:8])
-    np.testing.assert_allclose(plain.model.w, -0.1 * model.grad)
-
-    heavy = make_trainer(momentum=0.9)
-    heavy.train_step(X[:8], Y[:8])
-    first = heavy.model.w.copy()
-    heavy.train_step(X[:8], Y[:8])
-    velocity = heavy.model.w - first
-    assert np.linalg.norm(velocity) > np.linalg.norm(first)
+    trainer.train_step(X[:8], Y[:8])
+    np.testing.assert_array_equal(trainer.model.w, model.w - 0.1 * model.grad)
 
 
-def add_noise(X_batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """An augmentation that draws from its generator."""
-    return X_batch + rng.normal(0, 0.1, X_batch.shape)
+def test_the_course_trainer_takes_none_of_task_5s_options() -> None:
+    for option in ("momentum", "cosine_decay", "augment", "validations_per_epoch"):
+        with pytest.raises(TypeError, match=option):
+            make_trainer(**{option: None})
 
 
-@pytest.mark.parametrize("augment", [None, add_noise])
-def test_shuffled_training_is_reproducible_by_seed(augment) -> None:
+def test_shuffled_training_is_reproducible_by_seed() -> None:
     X, Y = separable_data()
     weights = []
     for seed in (0, 0, 1):
-        trainer = BaseTrainer(BinaryModel(), 0.1, 8, True, X, Y, X, Y, seed=seed, augment=augment)
+        trainer = BaseTrainer(BinaryModel(), 0.1, 8, True, X, Y, X, Y, seed=seed)
         trainer.train(num_epochs=2)
         weights.append(trainer.model.w)
     np.testing.assert_array_equal(weights[0], weights[1])
@@ -198,42 +194,101 @@ def test_batch_larger_than_training_set_is_refused() -> None:
         BaseTrainer(BinaryModel(), 0.1, 11, False, X, Y, X, Y)
 
 
-def test_the_learning_rate_is_constant_unless_it_decays_along_a_cosine() -> None:
-    constant, decaying = make_trainer(), make_trainer(cosine_decay=True)
-    rates: dict[str, list[float]] = {"constant": [], "decaying": []}
-    for name, trainer in (("constant", constant), ("decaying", decaying)):
-        original_step = trainer.train_step
+# ---------------------------------------------------------------- Task 5's trainer
 
-        def step(X, Y, trainer=trainer, name=name, original_step=original_step):
-            rates[name].append(trainer.current_learning_rate())
-            return original_step(X, Y)
 
-        trainer.train_step = step
+def task5_trainer(
+    model=None, momentum: float = 0.0, cosine_decay: bool = False, augment=None, **options
+) -> Task5Trainer:
+    X, Y = separable_data()
+    model = model or BinaryModel()
+    options = {"momentum": momentum, "cosine_decay": cosine_decay, "augment": augment, **options}
+    return Task5Trainer(model, 0.1, 8, True, X, Y, X[:8], Y[:8], **options)
+
+
+def test_task5_trainer_without_its_options_trains_as_the_course_trainer() -> None:
+    """Momentum 0, a constant learning rate and no augmentation: the same weights and batch
+    losses to the bit as BaseTrainer's (which validates more often: that changes nothing)."""
+    X, Y = separable_data()
+    course = BaseTrainer(
+        BinaryModel(), 0.1, 8, True, X, Y, X[:8], Y[:8], early_stopping_patience=None
+    )
+    task5 = task5_trainer()
+    for trainer in (course, task5):
         trainer.train(num_epochs=3)
+    np.testing.assert_array_equal(task5.model.w, course.model.w)
+    assert task5.history["batch_loss"] == course.history["batch_loss"]
+    assert task5.early_stopping_patience is None and task5.stopped_at_step is None
+
+
+def test_momentum_accumulates() -> None:
+    X, Y = separable_data()
+    heavy = task5_trainer(momentum=0.9)
+    heavy.train_step(X[:8], Y[:8])
+    first = heavy.model.w.copy()
+    heavy.train_step(X[:8], Y[:8])
+    velocity = heavy.model.w - first
+    assert np.linalg.norm(velocity) > np.linalg.norm(first)
+
+
+def add_noise(X_batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An augmentation that draws from its generator."""
+    return X_batch + rng.normal(0, 0.1, X_batch.shape)
+
+
+def test_augmented_training_is_reproducible_by_seed() -> None:
+    weights = []
+    for seed in (0, 0, 1):
+        trainer = task5_trainer(momentum=0.5, augment=add_noise, seed=seed)
+        trainer.train(num_epochs=2)
+        weights.append(trainer.model.w)
+    np.testing.assert_array_equal(weights[0], weights[1])
+    assert not np.array_equal(weights[0], weights[2])
+
+
+def test_the_learning_rate_is_constant_unless_it_decays_along_a_cosine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The updates use `learning_rate_at`, the one definition of the schedule, which the
+    figure of Task 5 draws too."""
+    import task5_trainer as module
+
+    used: list[float] = []
+
+    def spy(*args) -> float:
+        used.append(learning_rate_at(*args))
+        return used[-1]
+
+    monkeypatch.setattr(module, "learning_rate_at", spy)
+    rates = {}
+    for name, cosine_decay in (("constant", False), ("decaying", True)):
+        used.clear()
+        trainer = task5_trainer(cosine_decay=cosine_decay)
+        trainer.train(num_epochs=3)
+        rates[name] = list(used)
     assert rates["constant"] == [0.1] * 24
-    assert decaying.total_steps == 24
+    assert trainer.total_steps == 24
     expected = [0.05 * (1 + math.cos(math.pi * t / 24)) for t in range(24)]
     np.testing.assert_allclose(rates["decaying"], expected, rtol=1e-12)
     assert rates["decaying"][0] == 0.1 and 0 < rates["decaying"][-1] < 0.001
 
 
 def test_augment_changes_each_training_batch_and_nothing_else() -> None:
-    """The hook sees every batch before its step; targets and the batch order stay the same."""
+    """The hook changes every batch before its step; targets and the batch order stay the same."""
     seen: dict[str, list] = {"plain": [], "augmented": []}
 
     def shift_by_one(X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return X + rng.integers(1, 2)  # + 1, drawn from the hook's generator
 
     for name, augment in (("plain", None), ("augmented", shift_by_one)):
-        X, Y = separable_data()
-        trainer = BaseTrainer(BinaryModel(), 0.1, 8, True, X, Y, X[:8], Y[:8], augment=augment)
-        original_step = trainer.train_step
+        trainer = task5_trainer(augment=augment)
+        original_backward = trainer.model.backward
 
-        def step(X_batch, Y_batch, name=name, original_step=original_step):
-            seen[name].append((X_batch.copy(), Y_batch.copy()))
-            return original_step(X_batch, Y_batch)
+        def backward(X, outputs, targets, calls=seen[name], original=original_backward):
+            calls.append((X.copy(), targets.copy()))  # the batch the step trains on
+            original(X, outputs, targets)
 
-        trainer.train_step = step
+        trainer.model.backward = backward
         trainer.train(num_epochs=2)
         np.testing.assert_array_equal(trainer.X_train, separable_data()[0])  # not changed
     assert len(seen["plain"]) == len(seen["augmented"]) == 16
@@ -242,10 +297,27 @@ def test_augment_changes_each_training_batch_and_nothing_else() -> None:
         np.testing.assert_array_equal(X_augmented, X_plain + 1)
 
 
-def test_one_validation_per_epoch() -> None:
+def test_task5_validates_once_per_epoch() -> None:
     X, Y = separable_data(200)
-    trainer = BaseTrainer(
-        BinaryModel(), 0.1, 4, True, X, Y, X[:10], Y[:10], validations_per_epoch=1
-    )
+    trainer = Task5Trainer(
+        BinaryModel(), 0.1, 4, True, X, Y, X[:10], Y[:10],
+        momentum=0.9, cosine_decay=True, augment=None,
+    )  # fmt: skip
     history = trainer.train(num_epochs=3)
     assert history["step"] == [1, 51, 101]
+
+
+def test_a_weight_decay_that_overshoots_is_named_when_training_diverges() -> None:
+    class Exploding(SoftmaxModel):
+        def loss(self, targets: np.ndarray, outputs: np.ndarray) -> float:
+            return float("inf")
+
+    X, Y = separable_data()
+    Y = np.eye(10)[Y[:, 0].astype(int)]
+    for l2_lambda, advice in ((2.0, r"L2 penalty.*is 2,.*--l2"), (0.5, r"--lr 0\.1")):
+        trainer = Task5Trainer(
+            Exploding(l2_lambda), 1.0, 8, True, X, Y, X, Y,
+            momentum=0.9, cosine_decay=True, augment=None,
+        )  # fmt: skip
+        with pytest.raises(TrainingDivergedError, match=advice):
+            trainer.train(num_epochs=1)
