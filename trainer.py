@@ -21,7 +21,8 @@ EARLY_STOPPING_PATIENCE = 10
 
 # What a run measured (`BaseTrainer.history`; a run's "history" in results/<task>.json), by step:
 # step s is the number of updates done so far, and a value at step s is measured with the weights
-# after s updates (step 0: the initial weights). Its keys: see `BaseTrainer.__init__`.
+# after s updates (step 0: the initial weights; the first validation point is step 1). Its keys:
+# see `BaseTrainer.__init__`.
 History = dict[str, list]
 
 
@@ -72,7 +73,8 @@ class BaseTrainer:
     every n = steps per epoch // 5 steps after it, `validation_step` measures the whole training
     and validation sets. Early stopping keeps the weights of the lowest validation loss
     (`keep_if_best`), ends the run once `early_stopping_patience` validations in a row have not
-    improved on it (`should_stop`; None: never) and restores those weights.
+    improved on it (`should_stop`; None: never) and restores those weights at the end, also when
+    the run used all its epochs.
     """
 
     def __init__(
