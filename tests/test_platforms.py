@@ -81,7 +81,7 @@ def test_check_outputs_and_the_report_build_start_on_windows(tmp_path: Path) -> 
     env = {**WINDOWS_ENV, "FIGURES_DIR": str(tmp_path), "RESULTS_DIR": str(tmp_path)}
     checked = python("-m", "reporting.check_outputs", env=env)
     assert checked.returncode == 0, checked.stderr
-    assert len(checked.stdout.splitlines()) == 5  # every task's results are missing
+    assert len(checked.stdout.splitlines()) == len(check_outputs.REPORT_TASKS)  # all missing
     pdf = str(tmp_path / "report.pdf")
     built = python("-m", "reporting.build_report", "--output", pdf, env=env)
     assert built.returncode == 1
