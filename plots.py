@@ -157,7 +157,9 @@ def _logit(p: float) -> float:
 # One style per curve, the same in every panel, so that a legend entry names one curve: the
 # whole training set blue, the whole validation set orange, the training batches grey (each
 # batch faint, their moving average dashed).
-WHOLE_TRAINING = {"color": "C0", "label": "training (whole set)"}
+# The whole training set also has a dot at each validation point: where the batches' moving
+# average runs close over it, the dots still show it.
+WHOLE_TRAINING = {"color": "C0", "marker": "o", "markersize": 1.6, "label": "training (whole set)"}
 WHOLE_VALIDATION = {"color": "C1", "label": "validation (whole set)"}
 
 

@@ -22,9 +22,11 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from IPython.display import Latex
 
 import dataloaders
@@ -358,6 +360,26 @@ def recurring_spike(run: RunRecord, peaks: int = 6) -> RecurringSpike:
     return RecurringSpike(batch, positions.count(batch), len(positions), jumps, period)
 
 
+def validation_accuracy_at(run: RunRecord, step: int) -> float:
+    """The validation accuracy of ``run`` at its last validation point up to ``step``."""
+    history = run["history"]
+    last = max(i for i, at in enumerate(history["step"]) if at <= step)
+    return history["val_accuracy"][last]
+
+
+def epoch_correlation(run: RunRecord) -> float:
+    """How much the loss of a training batch repeats that of the batch one epoch earlier, after
+    the first epoch: the correlation of each batch loss's departure from the mean of its epoch
+    with that of the batch one epoch later. Near 1 when the same batches come in the same order
+    every epoch, near 0 when the order is new every epoch."""
+    steps = run["steps_per_epoch"]
+    losses = np.asarray(run["history"]["batch_loss"], dtype=float)
+    epochs_done = len(losses) // steps
+    by_epoch = losses[steps : epochs_done * steps].reshape(epochs_done - 1, steps)
+    departures = (by_epoch - by_epoch.mean(axis=1, keepdims=True)).ravel()
+    return float(np.corrcoef(departures[:-steps], departures[steps:])[0, 1])
+
+
 def accuracy_gaps(run: RunRecord, reference: RunRecord) -> list[float]:
     """The validation accuracy of ``reference`` minus that of ``run`` at every validation point
     after the first that both reached (after one update a penalty has hardly acted yet)."""
@@ -378,10 +400,35 @@ def difference_se(accuracy: float, images: int) -> float:
     return math.sqrt(2) * standard_error(accuracy, images)
 
 
+def beyond_noise_between(accuracy: float, images: int, other: float, other_images: int) -> bool:
+    """The noise rule for accuracies measured on different sets (training and validation):
+    a finding only beyond twice sqrt(SE1^2 + SE2^2)."""
+    noise = math.hypot(standard_error(accuracy, images), standard_error(other, other_images))
+    return abs(accuracy - other) > 2 * noise
+
+
 def beyond_noise(accuracy: float, other: float, images: int) -> bool:
     """The report's noise rule: two accuracies on ``images`` images differ by a finding only if
     they differ by more than twice the standard error of the difference."""
     return abs(accuracy - other) > 2 * difference_se(max(accuracy, other), images)
+
+
+def split_by_noise(
+    reference: RunRecord, runs: Sequence[RunRecord], images: int
+) -> tuple[list[RunRecord], list[RunRecord]]:
+    """The ``runs`` whose validation accuracy lies within noise of ``reference``'s, and those
+    beyond it."""
+    beyond = [r for r in runs if beyond_noise(reference["val_accuracy"], r["val_accuracy"], images)]
+    return [r for r in runs if r not in beyond], beyond
+
+
+def rises_beyond_noise(runs: Sequence[RunRecord], images: int) -> bool:
+    """Whether any run scores higher than the one before it, beyond noise (validation)."""
+    return any(
+        b["val_accuracy"] > a["val_accuracy"]
+        and beyond_noise(a["val_accuracy"], b["val_accuracy"], images)
+        for a, b in pairwise(runs)
+    )
 
 
 def lambda_table(runs: Sequence[RunRecord]) -> str:
