@@ -172,7 +172,7 @@ def plot_loss(ax: plt.Axes, run: Run) -> None:
     losses = np.asarray(history["batch_loss"], dtype=float)
     steps = np.arange(len(losses))  # batch_loss[s]: the batch loss at step s
     window = run.record["steps_per_epoch"]
-    ax.plot(steps, losses, color="0.6", alpha=0.4, linewidth=0.6, label="training (each batch)")
+    ax.plot(steps, losses, color="0.55", alpha=0.5, linewidth=0.8, label="training (each batch)")
     ax.plot(
         steps,
         smooth(losses, window),
@@ -228,13 +228,18 @@ def loss_and_accuracy(title: str, run: Run, stopped: Run | None = None) -> plt.F
     return fig
 
 
+# compare_validation's colours: the first run in the validation colour of the other figures (it
+# is their validation curve), the others in colours no other curve of a validation set uses.
+COMPARISON_COLOURS = ("C1", "C4", "C2", "C5")
+
+
 def compare_validation(title: str, runs: dict[str, Run]) -> plt.Figure:
     """Validation loss and accuracy of several runs, side by side, one line per run."""
     fig, (loss_ax, accuracy_ax) = titled_figure(title, ("Validation loss", "Validation accuracy"))
-    for label, run in runs.items():
+    for (label, run), colour in zip(runs.items(), COMPARISON_COLOURS, strict=False):
         history = run.record["history"]
-        loss_ax.plot(history["step"], history["val_loss"], label=label)
-        accuracy_ax.plot(history["step"], history["val_accuracy"], label=label)
+        loss_ax.plot(history["step"], history["val_loss"], color=colour, label=label)
+        accuracy_ax.plot(history["step"], history["val_accuracy"], color=colour, label=label)
     loss_ax.set(xlabel=STEP_LABEL, ylabel="cross-entropy loss (log scale)")
     accuracy_ax.set(xlabel=STEP_LABEL, ylabel="accuracy (logit scale)")
     log_axis(loss_ax)
