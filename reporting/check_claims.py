@@ -108,7 +108,7 @@ def reruns(own_kernel: str) -> list[Rerun]:
     ]
 
 
-def failed_statements() -> tuple[int, list[str]]:
+def check_current_results() -> tuple[int, list[str]]:
     """(statements checked, those that do not hold) for the results that RESULTS_DIR names."""
     build_report.check_results()
     notebook = build_report.read_report()
@@ -133,7 +133,7 @@ def rerun(run: Rerun, folder: Path, jobs: int) -> tuple[int, list[str]]:
     if failed_tasks:
         raise CheckError(f"{run.name}: {', '.join(failed_tasks)} failed (output above)")
     with results_in(folder):
-        return failed_statements()
+        return check_current_results()
 
 
 def report(name: str, checked: int, failed: list[str], seconds: float | None = None) -> None:
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     reruns_failed = 0
     try:
         if not args.rerun:
-            checked, failed = failed_statements()
+            checked, failed = check_current_results()
             report("these results", checked, failed)
             sys.exit(1 if failed else 0)
         os.environ["MNIST_DIR"] = str(find_data_dir())
