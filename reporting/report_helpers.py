@@ -22,6 +22,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -113,10 +114,20 @@ class Text(str):
         return str(self)
 
 
-def hundredths(fraction: float, decimals: int = 2, rounding: str = ROUND_HALF_UP) -> Decimal:
+def decimal(value: float | Fraction) -> Decimal:
+    """``value`` as the decimal number it is written as (a float: its shortest repr, 0.91175) or
+    is (a fraction, exactly to 28 digits)."""
+    if isinstance(value, Fraction):
+        return Decimal(value.numerator) / Decimal(value.denominator)
+    return Decimal(repr(float(value)))
+
+
+def hundredths(
+    fraction: float | Fraction, decimals: int = 2, rounding: str = ROUND_HALF_UP
+) -> Decimal:
     """100 * `fraction` rounded to `decimals` places as a person rounds the number written: an
     accuracy of 3647 / 4000 = 0.91175 is 91.18, not the 91.17 of its binary approximation."""
-    return (Decimal(str(float(fraction))) * 100).quantize(Decimal(1).scaleb(-decimals), rounding)
+    return (decimal(fraction) * 100).quantize(Decimal(1).scaleb(-decimals), rounding)
 
 
 def percent(fraction: float, decimals: int = 2) -> str:
@@ -131,15 +142,12 @@ def percent(fraction: float, decimals: int = 2) -> str:
     return f"{shown}%"
 
 
-def points(fraction: float) -> str:
-    """A difference of accuracies in percentage points: ``0.0213`` -> ``2.13``."""
-    return f"{hundredths(fraction)}"
-
-
-def points_between(low: float, high: float) -> str:
-    """How many points ``percent(high)`` lies above ``percent(low)``, as the reader would
-    subtract them: the gains of a sentence then add up to its totals."""
-    return f"{hundredths(high) - hundredths(low)}"
+def points(value: float | Fraction | Difference) -> str:
+    """Accuracy points: a difference of accuracies (its size), or a threshold or SE, in
+    percentage points, rounded once: ``0.0213`` -> ``2.13``."""
+    if isinstance(value, Difference):
+        value = abs(value.value)
+    return f"{hundredths(value)}"
 
 
 def spread(fractions: Sequence[float]) -> str:
@@ -157,9 +165,11 @@ def words(items: Sequence[str], conjunction: str = "and") -> str:
     return f"{', '.join(first)} {conjunction} {last}" if first else last
 
 
-def loss_value(value: float) -> str:
-    """A cross-entropy value, to four decimals."""
-    return f"{value:.4f}"
+def loss_value(value: float | Difference) -> str:
+    """A cross-entropy value, or the size of a difference of two, to four decimals (half up)."""
+    if isinstance(value, Difference):
+        value = abs(value.value)
+    return f"{decimal(value).quantize(Decimal('0.0001'), ROUND_HALF_UP)}"
 
 
 def integer(value: int) -> str:
@@ -360,6 +370,20 @@ def recurring_spike(run: RunRecord, peaks: int = 6) -> RecurringSpike:
     return RecurringSpike(batch, positions.count(batch), len(positions), jumps, period)
 
 
+def rises_above_neighbours(run: RunRecord, key: str) -> list[tuple[int, Difference]]:
+    """Spikes of a loss curve (``key``: "train_loss" or "val_loss"): for every validation point
+    after the first epoch but the last, its step and how far the loss there lies above the
+    higher of its two neighbours, with the noise rule's threshold (the SE of the run's final
+    model on that split). A spike is a point whose difference is positive and counts."""
+    history, se = run["history"], run[f"{key}_se"]
+    values = history[key]
+    return [
+        (history["step"][i], loss_difference(values[i], se, max(values[i - 1], values[i + 1]), se))
+        for i in range(1, len(values) - 1)
+        if history["epoch"][i] > 1
+    ]
+
+
 def validation_accuracy_at(run: RunRecord, step: int) -> float:
     """The validation accuracy of ``run`` at its last validation point up to ``step``."""
     history = run["history"]
@@ -388,29 +412,49 @@ def accuracy_gaps(run: RunRecord, reference: RunRecord) -> list[float]:
     return [ours[i] - theirs[i] for i in range(1, shared)]
 
 
-def standard_error(accuracy: float, images: int) -> float:
-    """Standard error of an accuracy measured on ``images`` independent images."""
+# ---------------------------------------------------------------- the noise rule
+# One helper per rule, and every sentence of the report uses them (tests/test_report.py checks
+# that the notebook computes no standard error, threshold or difference of its own):
+# `accuracy_se` and a run's "<split>_loss_se" give the SE of one measurement; `difference` gives
+# a - b with its noise threshold, twice the SE of the difference, sqrt(SE_a^2 + SE_b^2); and
+# differences are rounded once, from the exact values (`points`, `loss_value`).
+
+
+def accuracy_se(accuracy: float, images: int) -> float:
+    """sqrt(p (1 - p) / n): the standard error of an accuracy p measured on n images."""
     return math.sqrt(accuracy * (1 - accuracy) / images)
 
 
-def difference_se(accuracy: float, images: int) -> float:
-    """Standard error of the difference of two accuracies near ``accuracy``, each measured on
-    ``images`` images: sqrt(2) standard errors. For two models scored on the same images it
-    overstates the noise (their errors are correlated), which keeps the rule on the safe side."""
-    return math.sqrt(2) * standard_error(accuracy, images)
+def exact(accuracy: float, images: int) -> Fraction | float:
+    """An accuracy as the exact fraction correct/images it is, where it is one (a final
+    accuracy: 3647/4000), so that a difference rounds as the fractions do; else unchanged (a
+    mean over validation points)."""
+    correct = round(accuracy * images)
+    return Fraction(correct, images) if abs(correct / images - accuracy) < 1e-12 else accuracy
 
 
-def beyond_noise_between(accuracy: float, images: int, other: float, other_images: int) -> bool:
-    """The noise rule for accuracies measured on different sets (training and validation):
-    a finding only beyond twice sqrt(SE1^2 + SE2^2)."""
-    noise = math.hypot(standard_error(accuracy, images), standard_error(other, other_images))
-    return abs(accuracy - other) > 2 * noise
+@dataclass(frozen=True)
+class Difference:
+    """a - b and the noise rule's threshold for it, twice the SE of the difference."""
+
+    value: Fraction | float
+    threshold: float
+
+    @property
+    def counts(self) -> bool:
+        """Whether the difference is a finding: beyond the threshold."""
+        return abs(self.value) > self.threshold
 
 
-def beyond_noise(accuracy: float, other: float, images: int) -> bool:
-    """The report's noise rule: two accuracies on ``images`` images differ by a finding only if
-    they differ by more than twice the standard error of the difference."""
-    return abs(accuracy - other) > 2 * difference_se(max(accuracy, other), images)
+def accuracy_difference(a: float, a_images: int, b: float, b_images: int) -> Difference:
+    """Accuracy a (on a_images) minus accuracy b (on b_images), with its threshold."""
+    threshold = 2 * math.hypot(accuracy_se(a, a_images), accuracy_se(b, b_images))
+    return Difference(exact(a, a_images) - exact(b, b_images), threshold)
+
+
+def loss_difference(a: float, a_se: float, b: float, b_se: float) -> Difference:
+    """Loss a minus loss b, whose standard errors are a_se and b_se, with its threshold."""
+    return Difference(a - b, 2 * math.hypot(a_se, b_se))
 
 
 def split_by_noise(
@@ -418,15 +462,19 @@ def split_by_noise(
 ) -> tuple[list[RunRecord], list[RunRecord]]:
     """The ``runs`` whose validation accuracy lies within noise of ``reference``'s, and those
     beyond it."""
-    beyond = [r for r in runs if beyond_noise(reference["val_accuracy"], r["val_accuracy"], images)]
+    beyond = [r for r in runs if validation_difference(reference, r, images).counts]
     return [r for r in runs if r not in beyond], beyond
+
+
+def validation_difference(a: RunRecord, b: RunRecord, images: int) -> Difference:
+    """The validation accuracy of run ``a`` minus that of run ``b``, both on ``images``."""
+    return accuracy_difference(a["val_accuracy"], images, b["val_accuracy"], images)
 
 
 def rises_beyond_noise(runs: Sequence[RunRecord], images: int) -> bool:
     """Whether any run scores higher than the one before it, beyond noise (validation)."""
     return any(
-        b["val_accuracy"] > a["val_accuracy"]
-        and beyond_noise(a["val_accuracy"], b["val_accuracy"], images)
+        (rise := validation_difference(b, a, images)).counts and rise.value > 0
         for a, b in pairwise(runs)
     )
 
