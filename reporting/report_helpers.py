@@ -384,6 +384,30 @@ def rises_above_neighbours(run: RunRecord, key: str) -> list[tuple[int, Differen
     ]
 
 
+def largest_spike(run: RunRecord, key: str) -> Difference:
+    """The spike of ``run``'s ``key`` curve that rises highest above its neighbours after the
+    first epoch (`rises_above_neighbours`)."""
+    return max((rise for _, rise in rises_above_neighbours(run, key)), key=lambda d: d.value)
+
+
+def batch_and_training_losses(run: RunRecord) -> list[tuple[float, float]]:
+    """At each validation point of ``run`` after its first epoch: the mean loss of the training
+    batches of the epoch before it (their moving average), and the loss on the whole training
+    set there."""
+    history, epoch_steps = run["history"], run["steps_per_epoch"]
+    return [
+        (statistics.fmean(history["batch_loss"][step - epoch_steps : step]), loss)
+        for step, loss in zip(history["step"], history["train_loss"], strict=True)
+        if step >= epoch_steps
+    ]
+
+
+def rms_ratio(run: RunRecord, other: RunRecord) -> float:
+    """How many times larger the root mean square of ``run``'s weights is than ``other``'s
+    (the same number of weights): the square root of the ratio of their squared norms."""
+    return math.sqrt(run["weight_norm"] / other["weight_norm"])
+
+
 def validation_accuracy_at(run: RunRecord, step: int) -> float:
     """The validation accuracy of ``run`` at its last validation point up to ``step``."""
     history = run["history"]
@@ -402,14 +426,6 @@ def epoch_correlation(run: RunRecord) -> float:
     by_epoch = losses[steps : epochs_done * steps].reshape(epochs_done - 1, steps)
     departures = (by_epoch - by_epoch.mean(axis=1, keepdims=True)).ravel()
     return float(np.corrcoef(departures[:-steps], departures[steps:])[0, 1])
-
-
-def accuracy_gaps(run: RunRecord, reference: RunRecord) -> list[float]:
-    """The validation accuracy of ``reference`` minus that of ``run`` at every validation point
-    after the first that both reached (after one update a penalty has hardly acted yet)."""
-    shared = min(len(run["history"]["step"]), len(reference["history"]["step"]))
-    ours, theirs = reference["history"]["val_accuracy"], run["history"]["val_accuracy"]
-    return [ours[i] - theirs[i] for i in range(1, shared)]
 
 
 # ---------------------------------------------------------------- the noise rule
@@ -445,6 +461,11 @@ class Difference:
         """Whether the difference is a finding: beyond the threshold."""
         return abs(self.value) > self.threshold
 
+    @property
+    def rises(self) -> bool:
+        """Whether a is higher than b by a finding."""
+        return self.counts and self.value > 0
+
 
 def accuracy_difference(a: float, a_images: int, b: float, b_images: int) -> Difference:
     """Accuracy a (on a_images) minus accuracy b (on b_images), with its threshold."""
@@ -457,24 +478,40 @@ def loss_difference(a: float, a_se: float, b: float, b_se: float) -> Difference:
     return Difference(a - b, 2 * math.hypot(a_se, b_se))
 
 
+def split_difference(a: RunRecord, b: RunRecord, split: str, images: int) -> Difference:
+    """The accuracy of run ``a`` on ``split`` ("train", "val" or "test") minus that of run
+    ``b``, both measured on the same ``images`` images."""
+    key = f"{split}_accuracy"
+    return accuracy_difference(a[key], images, b[key], images)
+
+
+def largest_rise(losses: Sequence[float], se: float) -> Difference:
+    """The largest amount by which a later value of ``losses`` (e.g. block means of a curve,
+    each with the standard error ``se``) lies above an earlier one, with its threshold: a curve
+    that never rises beyond noise has a largest rise that does not count or is negative."""
+    rises = [b - a for i, a in enumerate(losses) for b in losses[i + 1 :]]
+    return loss_difference(max(rises), se, 0.0, se)
+
+
+def loss_range(losses: Sequence[float], se: float) -> Difference:
+    """The highest minus the lowest of ``losses`` (each with the standard error ``se``): the
+    values lie within noise of each other if it does not count."""
+    return loss_difference(max(losses), se, min(losses), se)
+
+
 def split_by_noise(
     reference: RunRecord, runs: Sequence[RunRecord], images: int
 ) -> tuple[list[RunRecord], list[RunRecord]]:
     """The ``runs`` whose validation accuracy lies within noise of ``reference``'s, and those
     beyond it."""
-    beyond = [r for r in runs if validation_difference(reference, r, images).counts]
+    beyond = [r for r in runs if split_difference(reference, r, "val", images).counts]
     return [r for r in runs if r not in beyond], beyond
-
-
-def validation_difference(a: RunRecord, b: RunRecord, images: int) -> Difference:
-    """The validation accuracy of run ``a`` minus that of run ``b``, both on ``images``."""
-    return accuracy_difference(a["val_accuracy"], images, b["val_accuracy"], images)
 
 
 def rises_beyond_noise(runs: Sequence[RunRecord], images: int) -> bool:
     """Whether any run scores higher than the one before it, beyond noise (validation)."""
     return any(
-        (rise := validation_difference(b, a, images)).counts and rise.value > 0
+        (rise := split_difference(b, a, "val", images)).counts and rise.value > 0
         for a, b in pairwise(runs)
     )
 
