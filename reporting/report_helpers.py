@@ -408,6 +408,32 @@ def rms_ratio(run: RunRecord, other: RunRecord) -> float:
     return math.sqrt(run["weight_norm"] / other["weight_norm"])
 
 
+def first_epoch_swings(run: RunRecord) -> tuple[int, float, int]:
+    """The validation loss of ``run`` in its first epoch: the step and value of its highest
+    point, and how many times it more than doubled from one validation point to the next."""
+    history = run["history"]
+    inside = [i for i, epoch in enumerate(history["epoch"]) if epoch <= 1]
+    losses = [history["val_loss"][i] for i in inside]
+    peak = max(inside, key=lambda i: history["val_loss"][i])
+    doublings = sum(b > 2 * a for a, b in pairwise(losses))
+    return history["step"][peak], history["val_loss"][peak], doublings
+
+
+def settled_from(run: RunRecord) -> tuple[int, list[float], Difference]:
+    """The first validation point of ``run`` from which its validation loss stays within noise
+    to the end of the run: its step, the losses from there, and their range (`loss_range`)."""
+    history = run["history"]
+    losses, se = history["val_loss"], run["val_loss_se"]
+    first = next(i for i in range(len(losses)) if not loss_range(losses[i:], se).counts)
+    return history["step"][first], losses[first:], loss_range(losses[first:], se)
+
+
+def loss_sd(run: RunRecord, split: str) -> float:
+    """The standard deviation of the images' own losses on ``split``: the SE of the mean loss
+    times the square root of the number of images (the noise rule's s)."""
+    return run[f"{split}_loss_se"] * math.sqrt(run["split_sizes"][split])
+
+
 def validation_accuracy_at(run: RunRecord, step: int) -> float:
     """The validation accuracy of ``run`` at its last validation point up to ``step``."""
     history = run["history"]
