@@ -79,7 +79,7 @@ class TwoLayerModel:
         return cross_entropy_loss(targets, outputs)
 
     def accuracy(self, targets: np.ndarray, outputs: np.ndarray) -> float:
-        """The fraction of `outputs` that is right: `accuracy` of this module."""
+        """The fraction of `outputs` that is right: softmax_regression.accuracy."""
         return accuracy(targets, outputs)
 
     def penalty(self) -> float:
