@@ -7,8 +7,6 @@ Finding, downloading, checking and reading the files is support/mnist_files.py's
 image transformations (deskewing, shifts) are in image_transforms.py.
 """
 
-from __future__ import annotations
-
 import functools
 import os
 from collections.abc import Iterator
@@ -30,8 +28,10 @@ IMAGE_PIXELS = IMAGE_SIDE * IMAGE_SIDE
 QUICK_SPLIT_SIZES = (1280, 300, 300)
 
 
+# A NamedTuple is a tuple whose items have names too: data.X_train, or unpacked in order as the
+# course's code unpacks its (X_train, Y_train, X_val, Y_val, ...) tuple.
 class Splits(NamedTuple):
-    """Train, validation and test arrays; unpacks like the tuple the course code expects."""
+    """Train, validation and test arrays."""
 
     X_train: np.ndarray
     Y_train: np.ndarray
@@ -112,23 +112,25 @@ def batch_loader(
     batch_size: int,
     shuffle: bool = False,
     drop_last: bool = True,
-    rng: np.random.Generator | int = 0,
+    rng: np.random.Generator | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (X_batch, Y_batch) covering the data once (one epoch).
 
-    With `shuffle`, the samples are permuted once, by `rng` (a seed or a Generator), and each
-    batch gathers the next `batch_size` samples of that order; without it, batches are slices
-    (views) in the data's order. With `drop_last`, a final batch smaller than `batch_size` is
-    left out.
+    Without `shuffle`, batches are slices (views) in the data's order. With it, `rng` draws a
+    random order of the samples and each batch gathers the next `batch_size` samples of it; each
+    call draws a new order, so the same generator passed every epoch shuffles every epoch anew.
+    With `drop_last`, a final batch smaller than `batch_size` is left out.
     """
     if len(X) != len(Y):
         raise ValueError(f"X has {len(X)} samples but Y has {len(Y)}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if shuffle and rng is None:
+        raise ValueError("shuffle=True needs rng, a random generator (np.random.default_rng(seed))")
     num_samples = len(X) - len(X) % batch_size if drop_last else len(X)
     # Gathering batch by batch writes each copy into cache and needs no second, permuted
     # copy of the training set (63 MB in float32); measured a little faster than copying it.
-    order = np.random.default_rng(rng).permutation(len(X)) if shuffle else None
+    order = rng.permutation(len(X)) if shuffle else None
     for start in range(0, num_samples, batch_size):
         batch = (
             slice(start, start + batch_size) if order is None else order[start : start + batch_size]
@@ -136,6 +138,8 @@ def batch_loader(
         yield X[batch], Y[batch]
 
 
+# lru_cache keeps the result of the last calls: reading and checking the files takes seconds,
+# and a process that loads the data again (the tests do, often) reads them only once.
 @functools.lru_cache(maxsize=4)
 def _load_raw(folder: Path) -> Splits:
     """All labelled images of the protocol, unprocessed: X uint8 [N, 784], Y int64 [N, 1]."""

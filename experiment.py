@@ -7,8 +7,6 @@ results/<task>.json stores for the run: its settings, how long it trained and wh
 stopping stopped, those final numbers, and the trainer's history.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +15,7 @@ import numpy as np
 from dataloaders import Splits
 from logistic_regression import safe_log
 from softmax_regression import SoftmaxModel
-from trainer import EARLY_STOPPING_PATIENCE, BaseTrainer, Model, evaluate
+from trainer import EARLY_STOPPING_PATIENCE, BaseTrainer, evaluate
 
 # Softmax regression as Tasks 3 and 4 train it: both scripts take these defaults, so that Task
 # 4's run at lambda = 0 repeats Task 3's run with early stopping.
@@ -29,6 +27,7 @@ SOFTMAX_DEFAULTS = {
 }
 
 
+# @dataclass writes the __init__ of a class from its annotated fields: Settings(0.05, 128, 50, 0).
 @dataclass
 class Settings:
     """Hyperparameters shared by a task's runs (from the command line)."""
@@ -45,7 +44,7 @@ class Run:
     trained model."""
 
     record: dict[str, Any]
-    model: Model
+    model: Any  # a BinaryModel, SoftmaxModel, or Task 5's TwoLayerModel
 
 
 def record_run(
@@ -53,7 +52,6 @@ def record_run(
     trainer: BaseTrainer,
     data: Splits,
     settings: Settings,
-    *,
     hyperparameters: dict[str, Any] | None = None,
     evaluate_test: bool = True,
 ) -> Run:
@@ -80,7 +78,8 @@ def record_run(
         "steps_per_epoch": trainer.num_batches_per_epoch,
         "stopped_at_step": stopped,  # None: no early stop
         "stopped_at_epoch": None if stopped is None else stopped / trainer.num_batches_per_epoch,
-        # The step of the lowest validation loss; its weights are restored with early stopping only.
+        # The step of the lowest validation loss. The final weights are its with early stopping
+        # only; without, they are the last step's (`steps`).
         "best_step": trainer.best_step,
         "split_sizes": {
             "train": len(data.X_train),
@@ -88,15 +87,19 @@ def record_run(
             "test": len(data.X_test) if evaluate_test else None,
         },
     }
+    # The final numbers: the final weights' loss and accuracy on each whole split, one number
+    # each (record["train_loss"]); the curves are the history's lists (its "train_loss" holds
+    # one value per validation point).
     for split in ("train", "val", "test"):
         if split == "test" and not evaluate_test:
             record["test_loss"] = record["test_accuracy"] = record["test_loss_se"] = None
             continue
         X, Y = getattr(data, f"X_{split}"), getattr(data, f"Y_{split}")
-        record[f"{split}_loss"], record[f"{split}_accuracy"] = evaluate(trainer.model, X, Y)
+        final_loss, final_accuracy = evaluate(trainer.model, X, Y)
+        record[f"{split}_loss"], record[f"{split}_accuracy"] = final_loss, final_accuracy
         record[f"{split}_loss_se"] = loss_standard_error(Y, trainer.model.forward(X))
     record["seconds"] = round(trainer.seconds, 3)
-    record["history"] = trainer.history
+    record["history"] = trainer.history  # the curves: a list per key (trainer.History)
     return Run(record, trainer.model)
 
 
@@ -117,7 +120,8 @@ def train_softmax(
     name: str, data: Splits, settings: Settings, l2_reg_lambda: float, patience: int | None
 ) -> Run:
     """One run of softmax regression as Tasks 3 and 4 train it, as task2.py trains logistic
-    regression but with shuffling; `patience` None trains all epochs."""
+    regression but with shuffling: L2 penalty `l2_reg_lambda` (0: none), early stopping after
+    `patience` validations without improvement (None: none, all epochs)."""
     model = SoftmaxModel(l2_reg_lambda, dtype=data.X_train.dtype)  # the data's type, float32
     trainer = BaseTrainer(
         model,

@@ -16,7 +16,6 @@ import numpy as np
 from dataloaders import IMAGE_PIXELS
 from logistic_regression import BinaryModel
 from softmax_regression import NUM_CLASSES, SoftmaxModel
-from trainer import Model
 from two_layer_network import TwoLayerModel
 
 # Central differences: (J(w + eps) - J(w - eps)) / (2 eps) has error O(eps^2) from the Taylor
@@ -28,7 +27,10 @@ GRADIENT_CHECK_TOLERANCE = 1e-6  # largest relative error accepted (see relative
 def numerical_gradient(
     cost: Callable[[], float], w: np.ndarray, epsilon: float = GRADIENT_CHECK_EPSILON
 ) -> np.ndarray:
-    """Central-difference estimate of d(cost)/dw, perturbing one entry of `w` at a time in place."""
+    """Central-difference estimate of d(cost)/dw, perturbing one entry of `w` at a time in place.
+
+    `w` is one of the model's own weight arrays (an item of model.ws), so `cost` sees each change.
+    """
     gradient = np.zeros_like(w, dtype=np.float64)
     for index in np.ndindex(w.shape):
         original = w[index]
@@ -51,7 +53,9 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
     return float(np.max(np.abs(analytic - numeric)) / scale)
 
 
-def gradient_check(model: Model, X: np.ndarray, targets: np.ndarray) -> list[float]:
+def gradient_check(
+    model: BinaryModel | SoftmaxModel | TwoLayerModel, X: np.ndarray, targets: np.ndarray
+) -> list[float]:
     """Largest relative error between `backward`'s gradients and central differences.
 
     One value per parameter array. The cost differentiated is the model's loss plus its

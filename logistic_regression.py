@@ -3,13 +3,10 @@
 The maths is in report.ipynb, Task 1a; the gradient check in gradient_check.py.
 """
 
-from __future__ import annotations
-
 import numpy as np
 from numpy.typing import DTypeLike
 
 from dataloaders import IMAGE_PIXELS
-from trainer import accuracy
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -38,22 +35,28 @@ def cross_entropy_loss(targets: np.ndarray, outputs: np.ndarray) -> float:
     return float(-np.mean(log_likelihood))
 
 
+def accuracy(targets: np.ndarray, outputs: np.ndarray) -> float:
+    """Fraction classified right, an output yhat >= 0.5 meaning target 1; both [N, 1]."""
+    return float(np.mean((outputs >= 0.5) == (targets >= 0.5)))
+
+
 class BinaryModel:
     """yhat = sigmoid(X w) for inputs X [N, 785] (pixels and a bias column), w [785, 1]."""
 
     def __init__(self, dtype: DTypeLike = np.float64) -> None:
         self.num_inputs = IMAGE_PIXELS + 1  # the course calls it I: 784 pixels and the bias input
-        self.w = np.zeros((self.num_inputs, 1), dtype=dtype)  # the trainer updates it in place
-        self.grad = np.zeros_like(self.w)  # dC/dw of the last batch, written in place by backward
+        self.w = np.zeros((self.num_inputs, 1), dtype=dtype)  # the weights, which training changes
+        self.grad = np.zeros_like(self.w)  # dC/dw of the last batch, set by backward
 
+    # Task 5's trainer and gradient_check.py handle the weights of any model, one or several
+    # arrays, as a list. A property is a method read like an attribute: model.ws is [model.w] as
+    # it is now, the array itself, not a copy.
     @property
     def ws(self) -> list[np.ndarray]:
-        """The parameters, as the trainer reads them: [w]."""
         return [self.w]
 
     @property
     def grads(self) -> list[np.ndarray]:
-        """Their gradients, as the trainer reads them: [grad]."""
         return [self.grad]
 
     def forward(self, X: np.ndarray) -> np.ndarray:
@@ -61,24 +64,27 @@ class BinaryModel:
         return sigmoid(X @ self.w)
 
     def backward(self, X: np.ndarray, outputs: np.ndarray, targets: np.ndarray) -> None:
-        """Write dC/dw = -1/N sum_n (y^n - yhat^n) x^n, shape [785, 1], into self.grad.
+        """Set self.grad to dC/dw = -1/N sum_n (y^n - yhat^n) x^n, shape [785, 1].
 
         The derivation: report.ipynb, Task 1a, equation (eq-logistic-batch-gradient).
         """
         if targets.shape != outputs.shape:
             raise ValueError(f"targets {targets.shape} and outputs {outputs.shape} differ in shape")
-        self.grad[:] = -(X.T @ (targets - outputs)) / X.shape[0]
+        self.grad = -(X.T @ (targets - outputs)) / X.shape[0]
 
     def loss(self, targets: np.ndarray, outputs: np.ndarray) -> float:
         """The mean binary cross-entropy of the batch."""
         return cross_entropy_loss(targets, outputs)
 
+    def accuracy(self, targets: np.ndarray, outputs: np.ndarray) -> float:
+        """The fraction of `outputs` that is right: `accuracy` of this module."""
+        return accuracy(targets, outputs)
+
 
 def calculate_accuracy(X: np.ndarray, targets: np.ndarray, model: BinaryModel) -> float:
     """Fraction of X classified right (yhat >= 0.5 means target 1); targets [N, 1].
 
-    The course's function, with its argument order. Training uses `trainer.accuracy(targets,
-    outputs)` itself, on the outputs of the forward pass that gave the loss; this is it on
-    model.forward(X).
+    The course's function, with its argument order: `accuracy(targets, outputs)` (what training
+    uses, on the outputs of the forward pass that gave the loss) on model.forward(X).
     """
     return accuracy(targets, model.forward(X))

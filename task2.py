@@ -6,8 +6,6 @@ course's `BaseTrainer` (trainer.py), then `record_run` (experiment.py) measures 
 on the training, validation and test sets; results/task2.json keeps those records.
 """
 
-from __future__ import annotations
-
 import plots
 import utils
 from dataloaders import load_binary_dataset

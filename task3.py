@@ -24,8 +24,10 @@ def main(argv: list[str] | None = None) -> None:
     folders = utils.prepare_outputs(args)
     settings = utils.settings_from_args(args)
     data = utils.load_data(parser, args, load_full_mnist, num_classes=NUM_CLASSES)
-    early = train_softmax("early_stopping", data, settings, 0.0, args.patience)
-    full = train_softmax("no_early_stopping", data, settings, 0.0, None)
+    early = train_softmax(
+        "early_stopping", data, settings, l2_reg_lambda=0.0, patience=args.patience
+    )
+    full = train_softmax("no_early_stopping", data, settings, l2_reg_lambda=0.0, patience=None)
     utils.finish("task3", folders, draw_figures(early, full, settings), [early, full], args)
 
 

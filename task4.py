@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     data = utils.load_data(parser, args, load_full_mnist, num_classes=NUM_CLASSES)
     runs = {}
     for l2_lambda in LAMBDAS:
-        run = train_softmax(f"lambda_{l2_lambda:g}", data, settings, l2_lambda, args.patience)
+        name = f"lambda_{l2_lambda:g}"
+        run = train_softmax(name, data, settings, l2_reg_lambda=l2_lambda, patience=args.patience)
         run.record["weight_norm"] = weight_norm(run.model.w)
         runs[l2_lambda] = run
     utils.finish("task4", folders, draw_figures(runs), list(runs.values()), args)

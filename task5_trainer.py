@@ -3,7 +3,9 @@ shifted batches, which Tasks 2 to 4 do not use.
 
 `Task5Trainer` overrides two steps of `BaseTrainer`: `train_step` shifts each training batch
 before the step (`augment`), and `update` moves the weights with momentum at the learning rate
-of the step (`learning_rate_at`). It validates once per epoch and never stops early.
+of the step (`learning_rate_at`). It validates once per epoch and never stops early. It trains
+the network (TwoLayerModel, weights w1 and w2) and softmax regression alike, through the list of
+every model's weight arrays, `model.ws`.
 """
 
 from __future__ import annotations
@@ -77,10 +79,12 @@ class Task5Trainer(BaseTrainer):
         return super().train_step(X_batch, Y_batch)
 
     def update(self) -> None:
-        """SGD with momentum at the learning rate of the step, in place."""
+        """SGD with momentum at the learning rate of the step."""
         learning_rate = learning_rate_at(
             self.global_step, self.total_steps, self.learning_rate, self.cosine_decay
         )
+        # model.ws lists the model's own weight arrays, not copies: `w += velocity` changes them
+        # in place, in the model.
         for w, grad, velocity in zip(self.model.ws, self.model.grads, self.velocities, strict=True):
             velocity *= self.momentum
             velocity -= learning_rate * grad

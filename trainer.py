@@ -4,16 +4,15 @@ Task 5 trains with a subclass, Task5Trainer (task5_trainer.py), which adds momen
 learning rate and shifted batches; Tasks 2 to 4 use none of them.
 """
 
-from __future__ import annotations
-
 import math
 import time
-from typing import Protocol
 
 import numpy as np
 from tqdm import tqdm
 
 from dataloaders import batch_loader
+from logistic_regression import BinaryModel
+from softmax_regression import SoftmaxModel
 
 # Validations without improvement before early stopping ends a run: the course's value, and
 # every task that stops early (2 to 4) uses it.
@@ -21,42 +20,16 @@ EARLY_STOPPING_PATIENCE = 10
 
 # What a run measured (`BaseTrainer.history`; a run's "history" in results/<task>.json), by step:
 # step s is the number of updates done so far, and a value at step s is measured with the weights
-# after s updates (step 0: the initial weights; the first validation point is step 1). Its keys:
-# see `BaseTrainer.__init__`.
+# after s updates (step 0: the initial weights). Its keys: see `BaseTrainer.__init__`.
 History = dict[str, list]
 
 
-class Model(Protocol):
-    """What the trainer needs of a model: BinaryModel, SoftmaxModel or TwoLayerModel.
-
-    `ws` and `grads` list the same arrays for the whole run: the trainer changes the weights in
-    place (w -= ...) and `backward` writes the gradients in place (grad[:] = ...). `loss` takes
-    (targets, outputs); `backward` keeps the course's order, (X, outputs, targets).
-    """
-
-    ws: list[np.ndarray]  # the parameters
-    grads: list[np.ndarray]  # d(cost)/d(ws) for the last batch, the same shapes
-
-    def forward(self, X: np.ndarray) -> np.ndarray: ...
-    def backward(self, X: np.ndarray, outputs: np.ndarray, targets: np.ndarray) -> None: ...
-    def loss(self, targets: np.ndarray, outputs: np.ndarray) -> float: ...
-
-
-def accuracy(targets: np.ndarray, outputs: np.ndarray) -> float:
-    """Fraction of correct predictions.
-
-    targets, outputs: [N, 1] (binary: target in {0, 1}, output = P(class 1), predicted 1 when
-    >= 0.5) or [N, K] (one-hot targets, class probabilities, predicted class = argmax).
-    """
-    if outputs.shape[1] == 1:
-        return float(np.mean((outputs >= 0.5) == (targets >= 0.5)))
-    return float(np.mean(outputs.argmax(axis=1) == targets.argmax(axis=1)))
-
-
-def evaluate(model: Model, X: np.ndarray, Y: np.ndarray) -> tuple[float, float]:
+def evaluate(
+    model: BinaryModel | SoftmaxModel, X: np.ndarray, Y: np.ndarray
+) -> tuple[float, float]:
     """(loss, accuracy) of `model` with its current weights on a whole split, one forward pass."""
     outputs = model.forward(X)
-    return model.loss(Y, outputs), accuracy(Y, outputs)
+    return model.loss(Y, outputs), model.accuracy(Y, outputs)
 
 
 class TrainingDivergedError(ArithmeticError):
@@ -66,20 +39,19 @@ class TrainingDivergedError(ArithmeticError):
 class BaseTrainer:
     """Train `model` on (X_train, Y_train) by mini-batch SGD, validating on (X_val, Y_val).
 
-    `train(num_epochs)` runs the epochs. An epoch takes the batches of `batch_size` samples in
-    order, or with `shuffle_dataset` in a new random order (drawn from `seed`); a last, smaller
-    batch is dropped. One step (`train_step`): the forward pass of a batch, its loss, `backward`,
-    and w <- w - learning_rate * grad for every parameter (`update`). After the first step and
-    every n = steps per epoch // 5 steps after it, `validation_step` measures the whole training
-    and validation sets. Early stopping keeps the weights of the lowest validation loss
-    (`keep_if_best`), ends the run once `early_stopping_patience` validations in a row have not
-    improved on it (`should_stop`; None: never) and restores those weights at the end, also when
-    the run used all its epochs.
+    `train(num_epochs)` runs the epochs; one step (`train_step`) is the forward pass of a batch,
+    its loss, `backward` and the update of the model's weights, model.w (`update`). About five
+    times per epoch `validation_step` measures the whole training and validation sets. Early
+    stopping keeps a copy of the weights of the lowest validation loss (`keep_if_best`), ends the
+    run once `early_stopping_patience` validations in a row have not improved on it
+    (`should_stop`; None: never) and puts those weights back at the end, also when the run used
+    all its epochs. Task5Trainer also trains Task 5's TwoLayerModel, which has no single w: it
+    replaces `update` and never stops early.
     """
 
     def __init__(
         self,
-        model: Model,
+        model: BinaryModel | SoftmaxModel,
         learning_rate: float,
         batch_size: int,
         shuffle_dataset: bool,
@@ -87,7 +59,7 @@ class BaseTrainer:
         Y_train: np.ndarray,
         X_val: np.ndarray,
         Y_val: np.ndarray,
-        *,
+        *,  # the course's arguments end here: the ones below must be given by name
         early_stopping_patience: int | None = EARLY_STOPPING_PATIENCE,
         seed: int = 0,
         description: str = "training",
@@ -104,7 +76,8 @@ class BaseTrainer:
         self.X_val, self.Y_val = X_val, Y_val
         self.early_stopping_patience = early_stopping_patience
         self.description = description  # the run's name, in messages
-        self.rng = np.random.default_rng(seed)  # the shuffling
+        # One generator for the whole run: each epoch draws the next random order from it.
+        self.rng = np.random.default_rng(seed)
         self.num_batches_per_epoch = len(X_train) // batch_size
         self.num_steps_per_val = max(1, self.num_batches_per_epoch // 5)
         self.history: History = {
@@ -118,9 +91,11 @@ class BaseTrainer:
         }
         self.global_step = 0  # updates done so far: the step the weights are at
         self.stopped_at_step: int | None = None  # None: early stopping did not end the run
-        self.best_step: int | None = None  # the validation point of the lowest validation loss
+        # The validation point of the lowest validation loss so far. Only early stopping puts
+        # its weights back: without it, the run ends with the weights of its last step.
+        self.best_step: int | None = None
         self.best_val_loss = math.inf
-        self.best_weights: list[np.ndarray] = []
+        self.best_w: np.ndarray | None = None  # a copy of model.w at best_step (early stopping)
         self.validations_since_best = 0
         self.seconds = 0.0  # how long train() took
 
@@ -130,14 +105,13 @@ class BaseTrainer:
         loss = self.model.loss(Y_batch, outputs)
         if not np.isfinite(loss):
             raise self.divergence_error(loss)
-        self.model.backward(X_batch, outputs, Y_batch)  # sets self.model.grads
-        self.update()
+        self.model.backward(X_batch, outputs, Y_batch)  # sets self.model.grad
+        self.update()  # changes self.model.w
         return loss
 
     def update(self) -> None:
-        """Plain SGD: w <- w - learning_rate * grad, for every parameter, in place."""
-        for w, grad in zip(self.model.ws, self.model.grads):
-            w -= self.learning_rate * grad
+        """Plain SGD: the model's weights take one step against the gradient of the batch."""
+        self.model.w -= self.learning_rate * self.model.grad
 
     def validation_step(self) -> dict[str, float]:
         """One validation point: the current step, and the loss and accuracy of the current
@@ -158,13 +132,17 @@ class BaseTrainer:
         start = time.perf_counter()
         progress = tqdm(range(num_epochs), desc=self.description, unit="epoch", disable=None)
         for _ in progress:
+            # The epoch's batches: in the data's order, or with shuffling in a new random order
+            # each epoch (the next one self.rng draws); a last, smaller batch sits the epoch out.
             batches = batch_loader(
                 self.X_train, self.Y_train, self.batch_size, self.shuffle_dataset, rng=self.rng
             )
             for X_batch, Y_batch in batches:
                 self.history["batch_loss"].append(self.train_step(X_batch, Y_batch))
                 self.global_step += 1
-                if (self.global_step - 1) % self.num_steps_per_val == 0:  # steps 1, 1 + n, ...
+                # Validate when the course's loop does: right after the first update and every n
+                # updates after it (steps 1, 1 + n, ...; the course counts them 0, n, ...).
+                if (self.global_step - 1) % self.num_steps_per_val == 0:
                     point = self.validation_step()
                     for key, value in point.items():
                         self.history[key].append(value)
@@ -182,11 +160,13 @@ class BaseTrainer:
         return self.history
 
     def keep_if_best(self, point: dict[str, float]) -> None:
-        """Early stopping's bookkeeping: keep the step, validation loss and weights of the lowest
-        validation loss so far, and count the validations since it."""
+        """Early stopping's bookkeeping: note the step and validation loss of the lowest validation
+        loss so far (with early stopping, keep a copy of its weights too), and count the
+        validations since it."""
         if self.best_step is None or point["val_loss"] < self.best_val_loss:
             self.best_step, self.best_val_loss = point["step"], point["val_loss"]
-            self.best_weights = [w.copy() for w in self.model.ws]
+            if self.early_stopping_patience is not None:
+                self.best_w = self.model.w.copy()  # a copy: the next updates change model.w
             self.validations_since_best = 0
         else:
             self.validations_since_best += 1
@@ -199,8 +179,7 @@ class BaseTrainer:
 
     def restore_best_weights(self) -> None:
         """Set the model's weights to those of the best validation, and say so."""
-        for w, best in zip(self.model.ws, self.best_weights):
-            w[:] = best
+        self.model.w = self.best_w
         how = "stopped early after" if self.stopped_at_step is not None else "ran all"
         tqdm.write(
             f"{self.description}: {how} {self.global_step} steps; restored the weights after "

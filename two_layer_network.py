@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from dataloaders import IMAGE_PIXELS
-from softmax_regression import NUM_CLASSES, cross_entropy_loss, softmax
+from softmax_regression import NUM_CLASSES, accuracy, cross_entropy_loss, softmax
 
 
 class TwoLayerModel:
@@ -35,13 +35,13 @@ class TwoLayerModel:
         self.hidden_units = hidden_units
         self.num_outputs = NUM_CLASSES
         self.l2_reg_lambda = l2_reg_lambda
-        self.ws: list[np.ndarray] = []  # [w1, w2], updated in place by the trainer
+        self.ws: list[np.ndarray] = []  # [w1, w2]; Task5Trainer changes them in place
         for rows, columns in ((self.num_inputs, hidden_units), (hidden_units + 1, NUM_CLASSES)):
             fan_in = rows - 1  # the bias row is not an input
             w = np.zeros((rows, columns), dtype=dtype)
             w[:-1] = rng.normal(0.0, math.sqrt(2.0 / fan_in), size=(fan_in, columns))
             self.ws.append(w)
-        self.grads = [np.zeros_like(w) for w in self.ws]  # written in place by backward
+        self.grads = [np.zeros_like(w) for w in self.ws]  # dJ/dw1, dJ/dw2, set by backward
         self.hidden: np.ndarray | None = None  # relu(X w1) of the last forward, for backward
 
     @property
@@ -56,7 +56,7 @@ class TwoLayerModel:
         return softmax(self.hidden @ w2[:-1] + w2[-1])
 
     def backward(self, X: np.ndarray, outputs: np.ndarray, targets: np.ndarray) -> None:
-        """Write dJ/dw1 and dJ/dw2 for the batch of the last `forward` into self.grads.
+        """Set self.grads to [dJ/dw1, dJ/dw2] for the batch of the last `forward`.
 
         With z1 = X w1, a = relu(z1) [N, H] and delta2 = dC/dz2 = (yhat - y) / N [N, 10]:
         dC/dw2 = [a^T delta2; sum_n delta2] [H + 1, 10],
@@ -72,12 +72,15 @@ class TwoLayerModel:
         grad_w2 = np.vstack([self.hidden.T @ delta2, delta2.sum(axis=0)])
         delta1 = (delta2 @ w2[:-1].T) * (self.hidden > 0)
         grad_w1 = X.T @ delta1
-        self.grads[0][:] = grad_w1 + self.l2_reg_lambda * w1
-        self.grads[1][:] = grad_w2 + self.l2_reg_lambda * w2
+        self.grads = [grad_w1 + self.l2_reg_lambda * w1, grad_w2 + self.l2_reg_lambda * w2]
 
     def loss(self, targets: np.ndarray, outputs: np.ndarray) -> float:
         """The cross-entropy C; the penalty is left out so that runs with any lambda compare."""
         return cross_entropy_loss(targets, outputs)
+
+    def accuracy(self, targets: np.ndarray, outputs: np.ndarray) -> float:
+        """The fraction of `outputs` that is right: softmax_regression.accuracy."""
+        return accuracy(targets, outputs)
 
     def penalty(self) -> float:
         """lambda/2 sum(w^2) over w1 and w2, the regularisation term of J."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -177,15 +178,24 @@ def run_main(main: Callable[[], None]) -> None:
     require_python.require()  # Python 3.11 or newer, else one line and exit
     name = Path(sys.argv[0]).name
     stop_on_signals()
-    try:
-        # A diverging run overflows before its loss turns NaN; the trainer's guard reports
-        # that in one line, so NumPy's warnings on the way there would only bury it.
-        with np.errstate(over="ignore", invalid="ignore"):
+    error = None
+    # Warnings (NumPy's "overflow encountered", say) are held until `main` ends, then shown;
+    # except after a run that diverged: it overflows on its way to a NaN loss, and its one-line
+    # error, which names the cause, would be buried under them.
+    with warnings.catch_warnings(record=True) as held_warnings:
+        try:
             main()
-    except (TrainingDivergedError, OutputError) as exc:
-        sys.exit(f"{name}: error: {exc}")
-    except KeyboardInterrupt as exc:
-        sys.exit(f"{name}: stopped ({exc or 'SIGINT'}); the previous outputs are unchanged")
+        except TrainingDivergedError as exc:
+            held_warnings.clear()
+            error = f"{name}: error: {exc}"
+        except OutputError as exc:
+            error = f"{name}: error: {exc}"
+        except KeyboardInterrupt as exc:
+            error = f"{name}: stopped ({exc or 'SIGINT'}); the previous outputs are unchanged"
+    for held in held_warnings:
+        warnings.showwarning(held.message, held.category, held.filename, held.lineno)
+    if error is not None:
+        sys.exit(error)
 
 
 def prepare_outputs(args: argparse.Namespace) -> OutputFolders:
@@ -229,13 +239,16 @@ def print_summary(runs: Sequence[Run]) -> None:
         cells += [cell.rjust(width) for cell, width in zip(numbers, widths[1:], strict=True)]
         print("  ".join(cells))
     for run in runs:
-        # Where it started: the loss of the first batch, with the initial weights.
-        first, last = run.record["history"]["batch_loss"][0], run.record["train_loss"]
-        if last > 2 * first:
+        # Where it started: the initial weights' loss on the first batch; where it ended: the
+        # final weights' on the whole training set (one number; the history's "train_loss" is
+        # the curve).
+        first_loss = run.record["history"]["batch_loss"][0]
+        final_loss = run.record["train_loss"]
+        if final_loss > 2 * first_loss:
             print(
-                f"warning: {run.record['name']}: the training loss ended at {last:.4g}, far "
-                f"above where it started ({first:.4g}): this run did not learn; try a smaller "
-                "--lr"
+                f"warning: {run.record['name']}: the training loss ended at {final_loss:.4g}, "
+                f"far above where it started ({first_loss:.4g}): this run did not learn; try a "
+                "smaller --lr"
             )
 
 

@@ -270,14 +270,24 @@ def test_batch_loader_drop_last() -> None:
 def test_batch_loader_shuffle_changes_order_not_content() -> None:
     X = np.arange(100).reshape(100, 1)
     Y = X * 2
-    batches = list(batch_loader(X, Y, batch_size=10, shuffle=True, rng=1))
+    rng = np.random.default_rng(1)
+    batches = list(batch_loader(X, Y, batch_size=10, shuffle=True, rng=rng))
     seen = np.concatenate([x for x, _ in batches])
     assert not np.array_equal(seen, X)
     np.testing.assert_array_equal(np.sort(seen, axis=0), X)
     for x, y in batches:
         np.testing.assert_array_equal(y, 2 * x)
-    again = np.concatenate([x for x, _ in batch_loader(X, Y, 10, shuffle=True, rng=1)])
-    np.testing.assert_array_equal(seen, again)
+    # The same generator again (the next epoch): a new order; a new one of the same seed: the same.
+    next_epoch = np.concatenate([x for x, _ in batch_loader(X, Y, 10, shuffle=True, rng=rng)])
+    assert not np.array_equal(next_epoch, seen)
+    rerun = batch_loader(X, Y, 10, shuffle=True, rng=np.random.default_rng(1))
+    np.testing.assert_array_equal(np.concatenate([x for x, _ in rerun]), seen)
+
+
+def test_batch_loader_shuffles_only_with_a_generator() -> None:
+    X = np.arange(10).reshape(10, 1)
+    with pytest.raises(ValueError, match="shuffle=True needs rng"):
+        list(batch_loader(X, X, batch_size=5, shuffle=True))
 
 
 def test_protocol_splits(mnist_dir: Path) -> None:

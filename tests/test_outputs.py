@@ -271,7 +271,7 @@ def test_results_older_than_their_code_are_stale(
     complete = {task: None for task in check_outputs.REPORT_TASKS}
     monkeypatch.setattr(outputs, "output_set_problem", lambda task, folders: complete[task])
     code = {path for task in complete for path in check_outputs.code_files(task)}
-    code.add(outputs.REPO / "reporting" / "report_helpers.py")
+    code |= {outputs.REPO / "reporting" / "report_helpers.py", check_outputs.REQUIREMENTS}
     newest = max(path.stat().st_mtime for path in code)
     for task in check_outputs.REPORT_TASKS:
         results = folders.results / f"{task}.json"

@@ -165,6 +165,32 @@ def test_diverging_training_is_one_clear_line(mnist_dir: Path, tmp_path: Path) -
     assert not [path for path in tmp_path.rglob("*") if path.is_file()]
 
 
+MAIN_THAT_OVERFLOWS = """
+import numpy as np
+import trainer, utils
+
+def main():
+    np.float32(3e38) * np.float32(10)  # overflows: NumPy warns
+    if DIVERGE:
+        raise trainer.TrainingDivergedError("the training loss became nan at step 3")
+    print("main ended")
+
+utils.run_main(main)
+"""
+
+
+@pytest.mark.parametrize("diverge", [False, True])
+def test_numpys_warnings_show_unless_the_run_diverged(diverge: bool) -> None:
+    """A student's own overflow shows; a diverging run ends with its one line alone."""
+    result = script("-c", f"DIVERGE = {diverge}" + MAIN_THAT_OVERFLOWS)
+    if diverge:
+        assert result.returncode == 1
+        assert result.stderr.strip() == "-c: error: the training loss became nan at step 3"
+    else:
+        assert result.returncode == 0 and result.stdout == "main ended\n"
+        assert "RuntimeWarning: overflow encountered" in result.stderr
+
+
 def test_script_runs_quietly_off_a_terminal(mnist_dir: Path, tmp_path: Path) -> None:
     result = script(
         "task2.py",

@@ -147,6 +147,7 @@ def test_without_early_stopping_the_final_weights_stay() -> None:
     trainer.train(num_epochs=3)
     assert trainer.stopped_at_step is None and trainer.global_step == 24
     assert not np.array_equal(trainer.model.w, trainer.snapshots[1])
+    assert trainer.best_step == 2 and trainer.best_w is None  # noted, but no weights kept
 
 
 def test_nan_loss_stops_with_a_hint() -> None:
@@ -160,15 +161,17 @@ def test_nan_loss_stops_with_a_hint() -> None:
         trainer.train(num_epochs=1)
 
 
-def test_a_step_is_plain_sgd_on_the_gradients_backward_wrote() -> None:
+def test_a_step_is_plain_sgd_on_the_model_that_was_passed() -> None:
     X, Y = separable_data()
-    trainer = make_trainer()
-    trainer.model.w[...] = np.random.default_rng(2).normal(0, 0.05, (785, 1))
+    trained = BinaryModel()
+    trained.w = np.random.default_rng(2).normal(0, 0.05, (785, 1))
     model = BinaryModel()
-    model.w[...] = trainer.model.w
+    model.w = trained.w.copy()
     model.backward(X[:8], model.forward(X[:8]), Y[:8])
+    trainer = BaseTrainer(trained, 0.1, 8, False, X, Y, X, Y)
     trainer.train_step(X[:8], Y[:8])
-    np.testing.assert_array_equal(trainer.model.w, model.w - 0.1 * model.grad)
+    assert trainer.model is trained
+    np.testing.assert_array_equal(trained.w, model.w - 0.1 * model.grad)
 
 
 def test_the_course_trainer_takes_none_of_task_5s_options() -> None:
