@@ -334,19 +334,20 @@ def highest_validation_losses(run: RunRecord, count: int) -> list[tuple[int, flo
 
 @dataclass(frozen=True)
 class RecurringSpike:
-    """Task 2e: the update after which the validation loss of a run without shuffling spikes.
+    """Task 2e: the update after which the losses of a run without shuffling spike.
 
     ``batch`` is the batch of the epoch (from 0) whose update the highest validation losses after
-    the first epoch follow: ``after`` of the ``peaks`` highest. ``jumps`` holds, for every
-    validation point after the first epoch that follows that update, (step, loss on the whole
-    training set, that loss at the validation points before and after it); ``period`` is the
-    number of steps between two of them.
+    the first epoch follow. ``jumps`` holds, for every validation point after the first epoch that
+    follows that update, (step, loss on the whole training set, that loss at the validation
+    points before and after it); ``train_rises`` and ``val_rises`` how far the training and the
+    validation loss rise there above the higher of their neighbours (`rises_above_neighbours`);
+    ``period`` is the number of steps between two such points.
     """
 
     batch: int
-    after: int
-    peaks: int
     jumps: list[tuple[int, float, float, float]]
+    train_rises: list[Difference]
+    val_rises: list[Difference]
     period: int
 
     @property
@@ -354,20 +355,30 @@ class RecurringSpike:
         """The smallest ratio of a jump's loss to the higher of its two neighbours'."""
         return min(loss / max(before, after) for _, loss, before, after in self.jumps)
 
+    @property
+    def leading_val_spikes(self) -> int:
+        """How many of the first validation spikes rise beyond noise, one after the other."""
+        return next(
+            (i for i, rise in enumerate(self.val_rises) if not rise.rises), len(self.val_rises)
+        )
+
 
 def recurring_spike(run: RunRecord, peaks: int = 6) -> RecurringSpike:
-    """Where the validation loss of ``run`` spikes again and again, and what the training loss
-    does there. The point at step s follows update s, made on batch (s - 1) % steps per epoch."""
+    """Where the losses of ``run`` spike again and again: after the update on the batch that most
+    of the ``peaks`` highest validation losses after the first epoch follow. The point at step s
+    follows update s, made on batch (s - 1) % steps per epoch."""
     epoch_steps, history = run["steps_per_epoch"], run["history"]
     positions = [(step - 1) % epoch_steps for step, _ in highest_validation_losses(run, peaks)]
-    batch, losses = positions[0], history["train_loss"]
+    batch, losses = max(set(positions), key=positions.count), history["train_loss"]
     jumps = [
         (step, losses[i], losses[i - 1], losses[i + 1])
         for i, step in enumerate(history["step"][1:-1], start=1)
         if step > epoch_steps and (step - 1) % epoch_steps == batch
     ]
+    train, val = (dict(rises_above_neighbours(run, key)) for key in ("train_loss", "val_loss"))
+    steps = [step for step, *_ in jumps]
     period = math.lcm(validation_interval(run), epoch_steps)
-    return RecurringSpike(batch, positions.count(batch), len(positions), jumps, period)
+    return RecurringSpike(batch, jumps, [train[s] for s in steps], [val[s] for s in steps], period)
 
 
 def rises_above_neighbours(run: RunRecord, key: str) -> list[tuple[int, Difference]]:
@@ -419,19 +430,56 @@ def first_epoch_swings(run: RunRecord) -> tuple[int, float, int]:
     return history["step"][peak], history["val_loss"][peak], doublings
 
 
-def settled_from(run: RunRecord) -> tuple[int, list[float], Difference]:
+def settled_from(run: RunRecord) -> tuple[int, Difference]:
     """The first validation point of ``run`` from which its validation loss stays within noise
-    to the end of the run: its step, the losses from there, and their range (`loss_range`)."""
+    to the end of the run: its step, and the range of the losses from there (`loss_range`)."""
     history = run["history"]
     losses, se = history["val_loss"], run["val_loss_se"]
     first = next(i for i in range(len(losses)) if not loss_range(losses[i:], se).counts)
-    return history["step"][first], losses[first:], loss_range(losses[first:], se)
+    return history["step"][first], loss_range(losses[first:], se)
 
 
 def loss_sd(run: RunRecord, split: str) -> float:
     """The standard deviation of the images' own losses on ``split``: the SE of the mean loss
     times the square root of the number of images (the noise rule's s)."""
     return run[f"{split}_loss_se"] * math.sqrt(run["split_sizes"][split])
+
+
+def highest_batch_each_epoch(run: RunRecord) -> list[int]:
+    """For each whole epoch of ``run``, the position (from 0) of its batch with the highest loss
+    (measured before that batch's update)."""
+    epoch_steps, losses = run["steps_per_epoch"], run["history"]["batch_loss"]
+    epochs_done = len(losses) // epoch_steps
+    epochs_losses = [losses[e * epoch_steps : (e + 1) * epoch_steps] for e in range(epochs_done)]
+    return [max(range(epoch_steps), key=lambda i: batch[i]) for batch in epochs_losses]
+
+
+def epoch_correlation_se(run: RunRecord) -> float:
+    """The standard error of `epoch_correlation` near 0: 1/sqrt(the number of pairs), one pair
+    per batch from the second epoch to the last whole one but one."""
+    epochs_done = len(run["history"]["batch_loss"]) // run["steps_per_epoch"]
+    return 1 / math.sqrt((epochs_done - 2) * run["steps_per_epoch"])
+
+
+def accuracy_gaps_from(reference: RunRecord, run: RunRecord, epoch: float) -> list[float]:
+    """The validation accuracy of ``reference`` minus that of ``run`` at every validation point
+    both reached, from ``epoch`` epochs of training on."""
+    ours, theirs = reference["history"], run["history"]
+    shared = min(len(ours["step"]), len(theirs["step"]))
+    return [
+        ours["val_accuracy"][i] - theirs["val_accuracy"][i]
+        for i in range(shared)
+        if ours["epoch"][i] >= epoch
+    ]
+
+
+def score_at_restored_step(
+    reference: RunRecord, run: RunRecord, images: int
+) -> tuple[float, Difference]:
+    """``reference``'s validation accuracy at the step whose weights ``run`` restored (its last
+    validation point up to it), and that accuracy minus ``run``'s, on ``images`` images."""
+    accuracy = validation_accuracy_at(reference, run["best_step"])
+    return accuracy, accuracy_difference(accuracy, images, run["val_accuracy"], images)
 
 
 def validation_accuracy_at(run: RunRecord, step: int) -> float:
@@ -457,9 +505,10 @@ def epoch_correlation(run: RunRecord) -> float:
 # ---------------------------------------------------------------- the noise rule
 # One helper per rule, and every sentence of the report uses them (tests/test_report.py checks
 # that the notebook computes no standard error, threshold or difference of its own):
-# `accuracy_se` and a run's "<split>_loss_se" give the SE of one measurement; `difference` gives
-# a - b with its noise threshold, twice the SE of the difference, sqrt(SE_a^2 + SE_b^2); and
-# differences are rounded once, from the exact values (`points`, `loss_value`).
+# `accuracy_se` and a run's "<split>_loss_se" give the SE of one measurement; `accuracy_difference`
+# and `loss_difference` give a - b with its noise threshold, twice the SE of the difference,
+# 2 sqrt(SE_a^2 + SE_b^2); and differences are rounded once, from the exact values (`points`,
+# `loss_value`).
 
 
 def accuracy_se(accuracy: float, images: int) -> float:
