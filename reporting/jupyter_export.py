@@ -3,19 +3,19 @@ writes also comes from
 
     jupyter nbconvert --to pdf report.ipynb     (and --to html, --to latex)
 
-and from the export menus of JupyterLab and Notebook 7 (File > Save and Export Notebook As, and
-File > Download), which run the same nbconvert exporters in the Jupyter server.
+and from File > Save and Export Notebook As > PDF (or HTML, LaTeX) in JupyterLab and Notebook 7,
+which run the same nbconvert exporters in the Jupyter server.
 
 How: the set-up installs this project into its environment (`-e .` in requirements.txt), which
 adds two files to the environment's Jupyter configuration (reporting/jupyter_config/):
 jupyter_nbconvert_config.py for `jupyter nbconvert`, and the server extension of this module for
 the Jupyter server. Both put reporting/nbconvert_templates/ before nbconvert's own templates. Its
 latex/ and lab/ (the templates of the pdf and latex exporters, and of html) extend nbconvert's
-templates of those names with `ReportPreprocessor`: for a notebook whose metadata marks it as the
-report (`"reporting": {"report": true}`), it builds the report as build_report.py does (title
-block, a fresh kernel against results/, {eval} roles filled, no code) and the template writes
-that document in place of nbconvert's rendering of the notebook's cells. Any other notebook
-converts as nbconvert converts it without this project.
+templates of those names: for a notebook whose metadata marks it as the report
+(`"reporting": {"report": true}`), `ReportPreprocessor` hands the template a `Report`, and the
+template writes, in place of nbconvert's rendering of the cells, the report as build_report.py
+makes it (title block, a fresh kernel against results/, {eval} roles filled, no code). Any other
+notebook converts as nbconvert converts it without this project.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ class ReportPreprocessor(Preprocessor):
     target = Unicode("latex", help='the document to make: "latex" (pdf, latex) or "html"').tag(
         config=True
     )
+    # Set in a configuration file: nbconvert hands a template's preprocessors the command
+    # line's values as strings.
     allow_quick = Bool(False, help="accept results of --quick trial runs (for tests)").tag(
         config=True
     )

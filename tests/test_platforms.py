@@ -291,9 +291,11 @@ def test_environment_yml_lists_the_requirements_for_conda() -> None:
         name: spec for name, spec in conda.items() if name not in CONDA_ONLY
     }
     # The project itself (`-e .`), which conda-forge cannot give, through conda's pip.
-    assert pip_section == [{"pip": [spec for spec in lines if spec.startswith("-")]}] == [
-        {"pip": ["-e ."]}
-    ]
+    assert (
+        pip_section
+        == [{"pip": [spec for spec in lines if spec.startswith("-")]}]
+        == [{"pip": ["-e ."]}]
+    )
 
 
 def test_the_test_requirements_add_to_the_students() -> None:
