@@ -55,13 +55,15 @@ EXPORT_SECONDS = 300
 STARTUP_SECONDS = 90
 
 
-def jupyter(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """The environment's `jupyter` command, run in the project's top folder."""
+def jupyter(
+    *arguments: str, env: dict[str, str] | None = None, cwd: Path = outputs.REPO
+) -> subprocess.CompletedProcess:
+    """The environment's `jupyter` command, run in `cwd` (the project's top folder)."""
     command = shutil.which("jupyter", path=str(Path(sys.executable).parent))
     assert command, f"no jupyter command beside {sys.executable}"
     return subprocess.run(
         [command, *arguments],
-        cwd=outputs.REPO,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -149,15 +151,26 @@ def test_the_set_up_puts_the_exports_into_the_environments_jupyter_configuration
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("caller", ["the project folder", "VS Code"])
 def test_jupyter_nbconvert_to_pdf_writes_the_report(
-    quick_env: dict[str, str], built_pdf: list[str], tmp_path: Path
+    caller: str, quick_env: dict[str, str], built_pdf: list[str], tmp_path: Path
 ) -> None:
-    result = jupyter(
-        "nbconvert", "--to", "pdf", "report.ipynb", f"--output-dir={tmp_path}",
-        env=quick_env,
-    )  # fmt: skip
+    """`jupyter nbconvert --to pdf report.ipynb` as a student types it, and as VS Code's Export
+    runs it: on a copy of the notebook in a temporary folder, from elsewhere."""
+    if caller == "VS Code":
+        copy = tmp_path / "source" / "report.ipynb"
+        copy.parent.mkdir()
+        shutil.copy(build_report.NOTEBOOK, copy)
+        arguments = [str(copy), "--to", "pdf", "--output", "exported.pdf", "--debug"]
+        arguments.append(f"--output-dir={tmp_path}")
+        result = jupyter("nbconvert", *arguments, env=quick_env, cwd=tmp_path)
+        written = tmp_path / "exported.pdf"
+    else:
+        arguments = ["--to", "pdf", "report.ipynb", f"--output-dir={tmp_path}"]
+        result = jupyter("nbconvert", *arguments, env=quick_env)
+        written = tmp_path / "report.pdf"
     assert result.returncode == 0, result.stderr[-3000:]
-    pages = pdf_pages(tmp_path / "report.pdf")
+    pages = pdf_pages(written)
     text = one_line("\n".join(pages))
     assert "{eval}" not in text and rh.percent(PLANTED_TEST_ACCURACY) in text
     assert not [line for line in code_lines(build_report.NOTEBOOK) if line in text]
@@ -170,10 +183,8 @@ def test_jupyter_nbconvert_to_pdf_writes_the_report(
 def test_jupyter_nbconvert_to_html_writes_the_report(
     quick_env: dict[str, str], tmp_path: Path
 ) -> None:
-    result = jupyter(
-        "nbconvert", "--to", "html", "report.ipynb", f"--output-dir={tmp_path}",
-        env=quick_env,
-    )  # fmt: skip
+    arguments = ["--to", "html", "report.ipynb", f"--output-dir={tmp_path}"]
+    result = jupyter("nbconvert", *arguments, env=quick_env)
     assert result.returncode == 0, result.stderr[-3000:]
     built = build_report.build(tmp_path / "built.html", html=True, allow_quick=True)
     exported = (tmp_path / "report.html").read_text(encoding="utf-8")
