@@ -13,6 +13,8 @@ code, prompts or stderr: as PDF through nbconvert's LaTeX route (pandoc + xelate
 reporting/template/), or as a self-contained HTML page with --html or when pandoc or xelatex is
 missing; its formulas are typeset by a MathJax installed with the requirements, so the page
 needs no network. The output file is written atomically; report.ipynb itself is never modified.
+Jupyter's own exports (`jupyter nbconvert --to pdf report.ipynb`, the export menus of JupyterLab
+and Notebook 7) build the report through the same functions: jupyter_export.py.
 """
 
 from __future__ import annotations
