@@ -110,4 +110,5 @@ def _link_jupyter_server_extension(serverapp: Any) -> None:
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
+    """The hook every server extension has; the link above did the work."""
     serverapp.log.info("reporting.jupyter_export: the report's PDF and HTML exports are on")
