@@ -33,8 +33,10 @@ report: $(STAMP) tex
 figures: $(STAMP)
 	$(BIN)/python -m reporting.make_report --tasks-only
 
-# The Python version is checked before anything is installed: one line if it is too old.
-$(STAMP): requirements.txt
+# The Python version is checked before anything is installed: one line if it is too old. The
+# project's own editable install (requirements.txt's `-e .`) copies reporting/jupyter_config/ into
+# the environment's Jupyter configuration: a change there or in pyproject.toml installs again.
+$(STAMP): requirements.txt $(wildcard pyproject.toml reporting/jupyter_config/*)
 	@$(PYTHON) support/require_python.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.txt

@@ -13,6 +13,8 @@ code, prompts or stderr: as PDF through nbconvert's LaTeX route (pandoc + xelate
 reporting/template/), or as a self-contained HTML page with --html or when pandoc or xelatex is
 missing; its formulas are typeset by a MathJax installed with the requirements, so the page
 needs no network. The output file is written atomically; report.ipynb itself is never modified.
+Jupyter's own exports (`jupyter nbconvert --to pdf report.ipynb`, the export menus of JupyterLab
+and Notebook 7) build the report through the same functions: jupyter_export.py.
 """
 
 from __future__ import annotations
@@ -119,9 +121,15 @@ def read_title_block(path: Path = TITLE_BLOCK) -> dict[str, Any]:
 
 
 def read_report(source: Path = NOTEBOOK, title_block: Path = TITLE_BLOCK) -> nbformat.NotebookNode:
-    """The notebook `source` as the report shows it: without its notebook-only cells, and
-    with the title block of `title_block` in its metadata."""
-    notebook = nbformat.read(source, as_version=4)
+    """The notebook `source` as the report shows it (`as_report`)."""
+    return as_report(nbformat.read(source, as_version=4), title_block)
+
+
+def as_report(
+    notebook: nbformat.NotebookNode, title_block: Path = TITLE_BLOCK
+) -> nbformat.NotebookNode:
+    """`notebook`, changed in place and returned, as the report shows it: without its
+    notebook-only cells, and with the title block of `title_block` in its metadata."""
     notebook.cells = [
         cell for cell in notebook.cells if NOTEBOOK_ONLY_TAG not in cell.metadata.get("tags", [])
     ]
@@ -144,6 +152,15 @@ def execute(notebook: nbformat.NotebookNode, folder: Path = outputs.REPO) -> Non
         raise ReportError(f"report.ipynb failed while running: {last_line}") from exc
     except MystError as exc:
         raise ReportError(f"report.ipynb: {exc}") from exc
+
+
+def run(notebook: nbformat.NotebookNode, folder: Path) -> list[str]:
+    """Execute the report `notebook` in place, in `folder`, and drop its stderr (`drop_stderr`);
+    returns the statements of the report that do not hold for the results."""
+    execute(notebook, folder)
+    failed = claims.failed_statements(notebook)
+    drop_stderr(notebook)
+    return failed
 
 
 def drop_stderr(notebook: nbformat.NotebookNode) -> None:
@@ -176,17 +193,14 @@ def exporter(kind: str) -> Exporter:
     return result
 
 
-def export(notebook: nbformat.NotebookNode, pdf: bool, folder: Path = outputs.REPO) -> bytes:
-    """The executed notebook as PDF (LaTeX route) or as self-contained HTML, without code.
+def render(notebook: nbformat.NotebookNode, kind: str, folder: Path) -> tuple[Any, dict[str, Any]]:
+    """The executed notebook exported as `kind` (see `exporter`), without code: (the document,
+    nbconvert's resources, whose "outputs" are the files the document refers to).
 
     `folder` is where the notebook lives: figure paths in its Markdown are relative to it.
     """
-    resources = {"metadata": {"path": str(folder)}}
     try:
-        if not pdf:
-            html, _ = exporter("html").from_notebook_node(notebook, resources)
-            return html.encode("utf-8")
-        document, _ = exporter("pdf").from_notebook_node(notebook, resources)
+        return exporter(kind).from_notebook_node(notebook, {"metadata": {"path": str(folder)}})
     except MystError as exc:
         raise ReportError(f"report.ipynb: {exc}") from exc
     except LatexFailed as exc:
@@ -195,7 +209,13 @@ def export(notebook: nbformat.NotebookNode, pdf: bool, folder: Path = outputs.RE
             "xelatex could not typeset the report: "
             + ("; ".join(errors[:3]) or "see the LaTeX log above")
         ) from exc
-    return document
+
+
+def export(notebook: nbformat.NotebookNode, pdf: bool, folder: Path = outputs.REPO) -> bytes:
+    """The executed notebook as PDF (LaTeX route) or as self-contained HTML, without code."""
+    if pdf:
+        return render(notebook, "pdf", folder)[0]
+    return render(notebook, "html", folder)[0].encode("utf-8")
 
 
 def check_results(allow_quick: bool = False) -> None:
@@ -237,13 +257,11 @@ def build(
     except outputs.OutputError as exc:
         raise ReportError(f"{exc}, e.g. with --output PATH") from exc
     notebook = read_report(source, title_block)
-    execute(notebook, source.parent)
-    failed = claims.failed_statements(notebook)
+    failed = run(notebook, source.parent)
     for statement in failed:
         print(f"build_report.py: {describe(statement)}", file=sys.stderr)
     if failed and strict:
         raise ReportError(f"{len(failed)} statement(s) of the report do not hold (listed above)")
-    drop_stderr(notebook)
     document = export(notebook, pdf, source.parent)
     try:
         with outputs.atomic_write(output, "wb") as file:
