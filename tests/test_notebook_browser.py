@@ -38,6 +38,9 @@ from reporting import report_helpers as rh
 from reporting.myst_export import Directive, parse_blocks
 from support import outputs
 
+# JupyterLab and Chromium started for each notebook: about a minute (`make test-slow`).
+pytestmark = pytest.mark.slow
+
 FIXTURE = Path(__file__).parent / "fixtures" / "myst_sample.ipynb"
 # The notebooks opened in JupyterLab: the report, and a small sample of every MyST construct.
 NOTEBOOKS = {"report": build_report.NOTEBOOK, "sample": FIXTURE}
