@@ -1,6 +1,6 @@
 # `make report` builds everything from a fresh clone; `make test` runs the fast tests,
 # `make test-slow` the slow end-to-end ones (full training, the browser, the PDF builds).
-# Both set up what they need first; reporting/make_report.py does the rest, the same on every
+# Each sets up what it needs first; reporting/make_report.py does the rest, the same on every
 # platform (README: set-up without make).
 
 PYTHON ?= python3
