@@ -292,6 +292,7 @@ def sample(
     return tmp_path / FIXTURE.name
 
 
+@pytest.mark.slow
 def test_sample_builds_to_pdf_with_values_references_and_captions(
     sample: Path, planted_test_accuracy: float
 ) -> None:
@@ -323,6 +324,7 @@ def test_sample_builds_to_pdf_with_values_references_and_captions(
     assert "{eval}" not in text and "{width" not in text and "{numref}" not in text
 
 
+@pytest.mark.slow
 def test_sample_latex_has_no_overfull_lines(sample: Path, tmp_path: Path) -> None:
     if missing := build_report.missing_latex_tools():
         pytest.fail(f"the PDF test needs {missing}: install {build_report.TEX_PACKAGES}")

@@ -219,6 +219,7 @@ def report_pdf(executed: nbformat.NotebookNode, tmp_path_factory: pytest.TempPat
     return path
 
 
+@pytest.mark.slow
 def test_pdf_export(report_pdf: Path) -> None:
     document = report_pdf.read_bytes()
     assert document.startswith(b"%PDF") and document.rstrip().endswith(b"%%EOF")
@@ -257,6 +258,7 @@ def printed_size(char: dict) -> float:
     return char["width"]  # vertical text (the y-axis labels): the box lies on its side
 
 
+@pytest.mark.slow
 def test_figure_text_is_at_least_6_pt_as_printed(
     report_pdf: Path, executed: nbformat.NotebookNode
 ) -> None:
@@ -286,6 +288,7 @@ def test_figure_text_is_at_least_6_pt_as_printed(
     )
 
 
+@pytest.mark.slow
 def test_latex_stays_within_the_margins(executed: nbformat.NotebookNode, tmp_path: Path) -> None:
     if missing := build_report.missing_latex_tools():
         pytest.fail(f"the PDF test needs {missing}: install {build_report.TEX_PACKAGES}")
