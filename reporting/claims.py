@@ -31,6 +31,7 @@ import ast
 import html
 import re
 from dataclasses import asdict, dataclass
+from types import ModuleType
 from typing import Any
 
 import nbformat
@@ -96,10 +97,12 @@ class Unavailable:
     failing assignment would have set. Its {eval} shows why, in place of the number; any use of
     it in a later assignment (a comparison, a format, its truth) fails, so that what depends on
     it cannot be computed or checked either. `origin` is the quantity whose computation failed
-    first, if not this one."""
+    first, if not this one; `section` is where it is computed ("3b")."""
 
-    def __init__(self, name: str, reason: str, origin: Unavailable | None = None) -> None:
-        self.name, self.reason, self.origin = name, reason, origin
+    def __init__(
+        self, name: str, reason: str, origin: Unavailable | None = None, section: str = ""
+    ) -> None:
+        self.name, self.reason, self.origin, self.section = name, reason, origin, section
 
     @property
     def root(self) -> Unavailable:
@@ -233,18 +236,20 @@ class Claims:
         return Mark(statement, bool(holds))
 
     def statement_failed(self, error: Exception, **where: Any) -> bool:
-        """The guarded assignment `failure` describes raised `error`: its names become
-        Unavailable (a statement's name, its "cannot be checked" Mark), its statements cannot be
-        checked, and a quantity whose computation failed first (not for an Unavailable value it
-        reads) is listed. Returns False for an error that must stop the notebook: a results
-        file, run or entry is missing."""
+        """The guarded statement that `where` describes (a `Failure`'s fields) raised `error`:
+        its names become Unavailable (a claim's name, its "cannot be checked" Mark), its claims
+        cannot be checked, and what failed first (not for an Unavailable value it reads) is
+        listed. Returns False for an error that must stop the notebook: a results file, run or
+        entry is missing."""
         failure = Failure(**where)
         if isinstance(error, MissingResultsError):
             return False
         needed = [self.namespace.get(name) for name in failure.reads]
         origin = next((value.root for value in needed if isinstance(value, Unavailable)), None)
-        if origin is not None:
-            reason = f"needs {origin.name}, which {UNCOMPUTED}: {origin.reason}"
+        if origin is not None:  # the box lists the origin, and why, under its section
+            reason = f"needs {origin.name}"
+            if origin.section and origin.section != failure.section:
+                reason += f" of {section_name(origin.section)}"
         elif isinstance(error, NotComputableError):
             reason = str(error)
         else:
@@ -258,22 +263,20 @@ class Claims:
             self.outcomes[statement], self.reasons[statement] = False, reason
         quantities = tuple(name for name in failure.names if name not in failure.marks)
         for name in quantities:
-            self.namespace[name] = Unavailable(name, reason, origin)
+            self.namespace[name] = Unavailable(name, reason, origin, failure.section)
         for name, statement in failure.marks.items():
             self.namespace[name] = Mark(statement, False, reason)
-        if origin is None and quantities:
-            entry = quantity_entry(failure.section, quantities)
+        if origin is None and (quantities or not failure.statements):
+            entry = failure.entry
             self.outcomes[entry], self.reasons[entry] = False, reason
             self.quantities.add(entry)
         self._update_box()
         return True
 
     def statement_computed(self, **where: Any) -> None:
-        """The guarded assignment `where` describes ran: a quantity it failed to compute before
+        """The guarded statement that `where` describes ran: what it failed to compute before
         (the cell ran again) is no longer listed."""
-        failure = Failure(**where)
-        quantities = tuple(name for name in failure.names if name not in failure.marks)
-        entry = quantity_entry(failure.section, quantities)
+        entry = Failure(**where).entry
         if entry in self.quantities:
             del self.outcomes[entry], self.reasons[entry]
             self.quantities.discard(entry)
@@ -282,11 +285,6 @@ class Claims:
     def _update_box(self) -> None:
         checked = len(self.outcomes) - len(self.quantities)
         self._box.update(FailedBox(self.failed, checked, self.reasons, frozenset(self.quantities)))
-
-
-def quantity_entry(section: str, names: tuple[str, ...]) -> str:
-    """How the box lists the quantities `names` of `section` that cannot be computed."""
-    return f"{section}: {' and '.join(names)}" if section else " and ".join(names)
 
 
 # ---------------------------------------------------------------- the guard
@@ -305,6 +303,14 @@ class Failure:
     marks: dict[str, str]
     reads: tuple[str, ...]
     section: str
+
+    @property
+    def entry(self) -> str:
+        """How the box lists what the statement could not compute: the quantities it assigns
+        (not its claims), else its line ("3b: t3_blocks", "3c: the code in line 4")."""
+        quantities = [name for name in self.names if name not in self.marks]
+        what = " and ".join(quantities) or f"the code in line {self.line}"
+        return f"{self.section}: {what}" if self.section else what
 
 
 ERROR_NAME = "_report_error"
@@ -340,6 +346,10 @@ class StatementGuard(ast.NodeTransformer):
             return False
         return getattr(self.claims.namespace.get(node.func.id), "__self__", None) is self.claims
 
+    def is_module(self, name: str) -> bool:
+        """Whether `name` stands for a module (``rh.require_figures(...)`` changes no value)."""
+        return isinstance(self.claims.namespace.get(name), ModuleType)
+
     def visit_Module(self, module: ast.Module) -> ast.Module:
         statements = [statement_text(node) for node in ast.walk(module) if self.is_claim(node)]
         if not statements:
@@ -363,7 +373,7 @@ class StatementGuard(ast.NodeTransformer):
             }
         failure = Failure(
             line=node.lineno,
-            names=assigned_names(node),
+            names=tuple(name for name in assigned_names(node) if not self.is_module(name)),
             statements=tuple(statement_text(n) for n in ast.walk(node) if self.is_claim(n)),
             marks=marks,
             reads=tuple(
@@ -404,8 +414,13 @@ def statement_text(call: ast.Call) -> str:
 
 
 def assigned_names(node: ast.AST) -> tuple[str, ...]:
-    """The names a statement assigns in the cell's scope (not those of comprehensions)."""
+    """The names a statement assigns in the cell's scope (not those of comprehensions), and
+    the name whose method an expression calls (``values.append(x)`` changes ``values``)."""
     found: list[str] = []
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        method = node.value.func
+        if isinstance(method, ast.Attribute) and isinstance(method.value, ast.Name):
+            found.append(method.value.id)
     pending = [node]
     while pending:
         part = pending.pop()

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from reporting import build_report, report_helpers
+from reporting import build_report, claims, report_helpers
 from support import outputs
 
 # The quick data's training set, in images: a larger batch is refused by the scripts.
@@ -225,3 +225,29 @@ def test_any_flags_make_a_report(
     # Each statement listed is printed in one line that names its place and what is wrong.
     printed = capsys.readouterr().err.splitlines()
     assert all(line.startswith("build_report.py: ") for line in printed), (where, printed)
+
+
+def test_a_run_that_stops_in_its_first_block_makes_a_report(
+    quick_results: tuple[Path, Path],
+    mnist_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`task3.py --epochs 5` on the full data (here --epochs 1 on the quick data, whose blocks are
+    0.6 epochs): Task 3b's blocks cannot be computed, so the statements about them cannot be
+    checked, each listed with why; the rest of the report is built as usual."""
+    copy_results(quick_results, tmp_path)
+    run_scripts({"task3": ["--epochs", "1"]}, tmp_path, mnist_dir)
+    monkeypatch.setenv("FIGURES_DIR", str(tmp_path / "figures" / "quick"))
+    monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results" / "quick"))
+    notebook = build_report.read_report()
+    build_report.execute(notebook)
+    box = claims.box_contents(notebook)
+    too_short = (
+        "run early_stopping trained 1 epoch: 1 whole block of 0.6 epochs, fewer than the 2 needed"
+    )
+    assert box["reasons"]["3b: t3_blocks"] == too_short
+    for statement in ("3b: the mean validation loss falls in every block", "3c: training and"):
+        listed = next(entry for entry in box["failed"] if entry.startswith(statement))
+        assert box["reasons"][listed] == "needs t3_blocks" + (" of Task 3b" * ("3c" in statement))
+    assert box["checked"] >= 40  # every other statement checked as usual

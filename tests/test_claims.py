@@ -121,7 +121,7 @@ def test_a_quantity_that_cannot_be_computed_leaves_its_statements_unchecked() ->
     )
     build_report.execute(nb, outputs.REPO)
     root = "IndexError: list index out of range, in line 2 of the code cell of Task 3b"
-    needs = f"needs first, which cannot be computed for these results: {root}"
+    needs = "needs first"  # which the box lists, and why, under this sub-task
     box = claims.box_contents(nb)
     assert box["failed"] == ["3b: first", "3b: the loss falls"] and box["checked"] == 2
     assert box["reasons"] == {"3b: first": root, "3b: the loss falls": needs}
@@ -135,6 +135,17 @@ def test_a_quantity_that_cannot_be_computed_leaves_its_statements_unchecked() ->
     assert build_report.describe("3b: the loss falls", box) == (
         f'Task 3b: "the loss falls" cannot be checked for these results: {needs}'
     )
+
+
+def test_a_value_changed_by_a_failing_call_cannot_be_computed_either() -> None:
+    nb = notebook(
+        "## Task 3c: Accuracy",
+        '>>> level = [1]\nlevel.append([][0])\nt3c_one = claim(len(level) == 2, "3c: two points")',
+    )
+    build_report.execute(nb, outputs.REPO)
+    box = claims.box_contents(nb)
+    assert box["failed"] == ["3c: level", "3c: two points"]
+    assert box["reasons"]["3c: two points"] == "needs level"
 
 
 def test_a_cell_run_again_on_other_results_replaces_its_entries() -> None:
