@@ -12,13 +12,14 @@ report all the same, so that a student sees which sentences to revise. The model
 build (tests, CI: ``--strict``) fails on any.
 
 Results of another shape than the model answer's (a run too short for a block of epochs, one
-seed, a diverging learning rate) may leave a quantity that cannot be computed at all. In a
-cell that makes statements, each assignment is guarded (`StatementGuard`): if it raises, the
-names it assigns hold an `Unavailable` value, whose {eval} shows "cannot be computed for these
-results" and why in the sentence, and every statement the assignment makes, or that a later
-assignment makes from such a value, is listed as "cannot be checked for these results", marked
-and listed like one that does not hold. A missing results file or run
-(report_helpers.MissingResultsError) still stops the notebook: those results need rerunning.
+seed) may leave a quantity that cannot be computed at all. In a cell that makes statements,
+each statement of the code is guarded (`StatementGuard`): if it raises, the names it assigns
+hold an `Unavailable` value, whose {eval} shows "cannot be computed for these results" and why
+in the sentence, and each claim it makes, or that a later statement makes from such a value,
+"cannot be checked for these results": the box lists them like a statement that does not hold,
+the first quantity that failed with why, the others with what they needed. A missing results
+file or run (report_helpers.MissingResultsError) still stops the notebook: those results need
+rerunning.
 
 The box is one display output, updated as the cells run (IPython's display_id): JupyterLab
 and the exports show it as HTML, LaTeX or Markdown, and it carries the list as JSON
@@ -42,8 +43,9 @@ from reporting.report_helpers import MissingResultsError, NotComputableError
 
 MIME_TYPE = "application/vnd.mnist-report.claims+json"
 """The box's machine-readable copy: {"checked": statements checked, "failed": [statement, ...],
-"reasons": {statement: why it cannot be checked or computed}} (statements that do not hold
-have no reason; "failed" lists them all, in the notebook's order)."""
+"reasons": {statement: why it cannot be checked or computed}, "quantities": [...]}: "failed"
+lists in the notebook's order the statements that do not hold (without a reason), those that
+cannot be checked, and the quantities that cannot be computed (also in "quantities")."""
 DISPLAY_ID = "report-claims"
 UNCHECKED = "cannot be checked for these results"
 UNCOMPUTED = "cannot be computed for these results"
@@ -152,19 +154,37 @@ class FailedBox:
         kind = UNCOMPUTED if statement in self.quantities else UNCHECKED
         return f"{section_name(where)}: {what} ({kind}: {self.reasons[statement]})"
 
+    def heading(self) -> str:
+        """The box's first line: how many statements do not hold (or cannot be checked), how
+        many quantities cannot be computed, and what to do."""
+        quantities = sum(statement in self.quantities for statement in self.failed)
+        count = len(self.failed) - quantities
+        unchecked = any(s in self.reasons and s not in self.quantities for s in self.failed)
+        parts = []
+        if count:
+            parts.append(
+                f"{count} statement{'s' if count > 1 else ''} of this report "
+                f"{'do' if count > 1 else 'does'} not hold for these results"
+                + (" or cannot be checked on them" if unchecked else "")
+            )
+        if quantities:
+            parts.append(
+                f"{quantities} quantit{'ies' if quantities > 1 else 'y'} "
+                + ("cannot be computed from them" if count else f"of this report {UNCOMPUTED}")
+            )
+        sentences = len(self.failed) > 1
+        return (
+            f"{', and '.join(parts)}: revise {'each sentence' if sentences else 'the sentence'} "
+            "marked below before handing the report in."
+        )
+
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         contents = {"checked": self.checked, "failed": self.failed, "reasons": self.reasons}
         contents["quantities"] = sorted(self.quantities)
         bundle: dict[str, Any] = {MIME_TYPE: contents}
         if not self.failed:
             return {**bundle, "text/plain": "", "text/markdown": "", "text/latex": ""}
-        count = len(self.failed)
-        heading = (
-            f"{count} statement{'s' if count > 1 else ''} of this report "
-            f"{'do' if count > 1 else 'does'} not hold for these results: revise "
-            f"{'each sentence' if count > 1 else 'the sentence'} marked below before handing "
-            "the report in."
-        )
+        heading = self.heading()
         lines = [self.line(statement) for statement in self.failed]
         html_items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
         latex_items = "".join(f"\\item {latex_escape(line)}\n" for line in lines)
