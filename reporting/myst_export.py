@@ -22,6 +22,11 @@ the kernel after the code cells above the Markdown cell have run::
   shows without quotes; `report_helpers.Text` also shows backslashes and quotes as they are).
   Plain text is inserted as text: Markdown characters in it are escaped. Not allowed inside
   ``$...$`` math or equations (MyST does not evaluate roles there): put the role outside.
+  A value that cannot be computed for the results (reporting/claims.py's ``Unavailable``)
+  shows its text/markdown, a bold "cannot be computed for these results" and why, in
+  JupyterLab and the export alike. An expression that raises is an error here; the report's
+  build (`MystExecutePreprocessor.mark_errors`) shows it as "cannot be computed" with the
+  error instead, where JupyterLab shows the error's name and message in red.
 
 Inline math, ``$...$``, may run over lines within a paragraph, but no line may start like a list
 item (``- ``, ``+ ``, ``* ``, ``1. ``, ``1) ``): Markdown would end the paragraph there and show
