@@ -289,6 +289,8 @@ def map_blocks_text(source: str, replace: Callable[[str, str], str]) -> str:
 # ---------------------------------------------------------------- computed values
 
 PLAIN_QUOTES = re.compile(r"^([\"'])(.*)\1$")
+ONE_ROLE = re.compile(r"\{(?P<name>[A-Za-z][\w-]*)\}`(?P<content>[^`]*)`")
+UNESCAPED_BAR = re.compile(r"(?<!\\)\|")
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>$|#^~@])")
 
 
@@ -392,7 +394,9 @@ class MystExecutePreprocessor(ExecutePreprocessor):
     malformed role, stops the run with a MystError naming the cell and the expression; so does
     an expression that raises, unless `mark_errors`: it then shows as a bold "cannot be computed
     for these results" with the error (where JupyterLab shows the error in red) and is listed
-    in `unevaluated`. `running` is the index of the cell that runs (or ran last).
+    in `unevaluated`; a {table} whose body, one {eval}, gives no pipe table becomes a table of
+    one cell that shows the value (`keep_tables`). `running` is the index of the cell that runs
+    (or ran last).
     """
 
     mark_errors = Bool(
@@ -424,10 +428,39 @@ class MystExecutePreprocessor(ExecutePreprocessor):
                         shown.append(unevaluated_mark(expression, error))
                     else:
                         shown.append(shown_text(expression, result))
-                cell.source = substitute(cell.source, shown)
+                source = substitute(cell.source, shown)
+                if self.mark_errors:
+                    source = self.keep_tables(
+                        cell.source, source, heading[1] if heading else self._headings[index]
+                    )
+                cell.source = source
         except MystError as exc:
             raise MystError(f"{self._cell_names[index]}: {exc}") from None
         return cell, self.resources
+
+    def keep_tables(self, source: str, shown: str, heading: str) -> str:
+        """`shown` (`source` with its values) with each {table} whose body, one {eval} in
+        `source`, gives no pipe table (a value that cannot be computed) made a table of one
+        cell that shows the value, so that the table keeps its number; such a role is listed
+        in `unevaluated`."""
+        before, after = parse_blocks(source), parse_blocks(shown)
+        changed = False
+        for written, table in zip(before, after, strict=True):
+            if not (isinstance(table, Directive) and isinstance(written, Directive)):
+                continue
+            if table.name != "table":
+                continue
+            role = ONE_ROLE.fullmatch(written.body.strip())
+            if role is None or role["name"] != "eval":
+                continue
+            try:
+                parse_pipe_table(table.body, table.argument)
+            except MystError:
+                self.unevaluated.append(Unevaluated(heading, role["content"], "gives no table"))
+                value = " ".join(table.body.split())
+                table.body = "| |\n|:--|\n| " + UNESCAPED_BAR.sub(r"\\|", value) + " |"
+                changed = True
+        return join_blocks(after) if changed else shown
 
     def evaluate(self, wanted: list[str]) -> list[dict[str, Any]]:
         """user_expressions results for the expressions `wanted`, in order."""

@@ -154,7 +154,7 @@ def points_between(low: float, high: float) -> str:
 def standard_deviation(values: Sequence[float]) -> float:
     """The sample standard deviation of ``values`` (e.g. accuracies over seeds)."""
     if len(values) < 2:
-        raise NotComputableError(f"{counted(len(values), 'value')}: no spread (one seed?)")
+        raise NotComputableError(f"a spread needs two values or more (seeds?), not {len(values)}")
     return statistics.stdev(values)
 
 
@@ -384,10 +384,25 @@ class RecurringSpike:
     jumps: list[tuple[int, float, float, float]]
     period: int
 
+    def measured_jumps(self) -> list[tuple[int, float, float, float]]:
+        """The `jumps`; NotComputableError if there are none."""
+        if not self.jumps:
+            raise NotComputableError(
+                f"no validation point after the first epoch follows the update on batch "
+                f"{self.batch}"
+            )
+        return self.jumps
+
+    @property
+    def first_jump(self) -> tuple[int, float, float, float]:
+        """The first of the `jumps`."""
+        return self.measured_jumps()[0]
+
     @property
     def smallest_jump(self) -> float:
         """The smallest ratio of a jump's loss to the higher of its two neighbours'."""
-        return min(loss / max(before, after) for _, loss, before, after in self.jumps)
+        jumps = self.measured_jumps()
+        return min(loss / max(before, after) for _, loss, before, after in jumps)
 
 
 def recurring_spike(run: RunRecord, peaks: int = 6) -> RecurringSpike:

@@ -226,6 +226,7 @@ def test_any_flags_make_a_report(
     pdf = not build_report.missing_latex_tools()
     output = tmp_path / ("report.pdf" if pdf else "report.html")
     where = f"FLAG_DRAWS_SEED={DRAWS_SEED}, draw {draw}: " + "; ".join(map(str, runs))
+    print(where)  # shown with the test's output (pytest -rA), to rerun the draw
     try:
         written = build_report.build(output=output, allow_quick=True)
     except build_report.ReportError as exc:

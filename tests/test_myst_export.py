@@ -112,6 +112,27 @@ def test_build_report_marks_and_lists_a_failing_role(tmp_path: Path) -> None:
     )
 
 
+def test_a_table_whose_value_cannot_be_computed_keeps_its_place_and_number(
+    tmp_path: Path,
+) -> None:
+    """A {table} made by one {eval} whose value is no table (one that cannot be computed):
+    the build shows the value in a table of one cell, so that the references to the table
+    still resolve, and lists the role."""
+    nb = notebook(
+        ">>> rows = 'no runs | none'",
+        "## Task 4c: Runs\n\nSee {numref}`tab-runs`.\n\n:::{table} Runs.\n:name: tab-runs\n\n"
+        "{eval}`rows`\n:::",
+    )
+    build_report.execute(nb, tmp_path)
+    assert nb.cells[-1].source.endswith(
+        ":::{table} Runs.\n:name: tab-runs\n\n| |\n|:--|\n| no runs \\| none |\n:::"
+    )
+    assert claims.box_contents(nb)["reasons"] == {"Task 4c: {eval}`rows`": "gives no table"}
+    text = translate(nb, "latex", tmp_path)[-1]
+    assert "See Table\\ \\ref{tab-runs}." in text and "\\label{tab-runs}" in text
+    assert "\nno runs \\textbar{} none \\\\\n" in text  # the value, in the table's one cell
+
+
 @pytest.mark.parametrize(
     ("markdown", "problem"),
     [
