@@ -1,5 +1,6 @@
-# `make report` builds everything from a fresh clone; `make test` runs the test suite.
-# Both set up what they need first; reporting/make_report.py does the rest, the same on every
+# `make report` builds everything from a fresh clone; `make test` runs the fast tests,
+# `make test-slow` the slow end-to-end ones (full training, the browser, the PDF builds).
+# Each sets up what it needs first; reporting/make_report.py does the rest, the same on every
 # platform (README: set-up without make).
 
 PYTHON ?= python3
@@ -18,10 +19,12 @@ endif
 
 TEX_PACKAGES := texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc
 # The browser test drives Debian's Chromium through chromedriver; the PDF tests read the PDF
-# with pdftotext.
+# with pdftotext. The fast tests need pandoc alone (the LaTeX export's Markdown, without TeX).
 TEST_PACKAGES := chromium chromium-driver poppler-utils
+PANDOC_PACKAGES := pandoc
 
-.PHONY: report figures notebook git-filter test check-claims lint tex test-tools clean
+.PHONY: report figures notebook git-filter test test-slow check-claims lint tex pandoc test-tools \
+	clean
 
 # The task scripts whose outputs are missing, incomplete, inconsistent or older than their code
 # run again (as many at once as there are cores, one BLAS thread each), then the report is
@@ -33,8 +36,10 @@ report: $(STAMP) tex
 figures: $(STAMP)
 	$(BIN)/python -m reporting.make_report --tasks-only
 
-# The Python version is checked before anything is installed: one line if it is too old.
-$(STAMP): requirements.txt
+# The Python version is checked before anything is installed: one line if it is too old. The
+# project's own editable install (requirements.txt's `-e .`) copies reporting/jupyter_config/ into
+# the environment's Jupyter configuration: a change there or in pyproject.toml installs again.
+$(STAMP): requirements.txt $(wildcard pyproject.toml reporting/jupyter_config/*)
 	@$(PYTHON) support/require_python.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.txt
@@ -65,13 +70,15 @@ notebook: $(STAMP)
 	$(BIN)/jupyter lab report.ipynb $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Programs from the system, installed with apt-get when missing and make runs as root;
-# otherwise one line names them. xelatex and pandoc make the PDF (the report tests need them
-# too); Chromium, chromedriver and pdftotext are for the tests.
+# otherwise one line names them. xelatex and pandoc make the PDF (the slow tests need them too,
+# the fast ones pandoc); Chromium, chromedriver and pdftotext are for the slow tests.
 TEX_FOUND := command -v xelatex && command -v pandoc
 TEX_MISSING := xelatex or pandoc (for the PDF)
+PANDOC_FOUND := command -v pandoc
+PANDOC_MISSING := pandoc (for the tests)
 TEST_FOUND := { command -v chromium || command -v chromium-browser; } && command -v chromedriver \
 	&& command -v pdftotext
-TEST_MISSING := Chromium or chromedriver or pdftotext (for the tests)
+TEST_MISSING := Chromium or chromedriver or pdftotext (for the slow tests)
 define install_or_name
 	@if { $($(1)_FOUND); } >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -84,11 +91,33 @@ endef
 tex:
 	$(call install_or_name,TEX)
 
+pandoc:
+	$(call install_or_name,PANDOC)
+
 test-tools:
 	$(call install_or_name,TEST)
 
-test: $(DEV_STAMP) tex test-tools
-	$(BIN)/python -m pytest
+# pytest on the tests that the marker expression $(1) selects. Its exit status 5 (no test
+# selected) would let a run that tested nothing pass unnoticed, or fail without a word: it fails
+# with one line that says why.
+define pytest_marked
+	@echo '$(BIN)/python -m pytest -m "$(1)"'
+	@$(BIN)/python -m pytest -m "$(1)" || status=$$?; \
+	if [ "$${status:-0}" = 5 ]; then \
+		echo "make $@: no test is selected by -m \"$(1)\" (see the markers in pyproject.toml)"; \
+		exit 1; \
+	fi; \
+	exit $${status:-0}
+endef
+
+# The fast tests: every module's own tests and the --quick runs, without TeX or a browser.
+test: $(DEV_STAMP) pandoc
+	$(call pytest_marked,not slow)
+
+# The slow end-to-end tests (pyproject.toml's `slow` marker): every task trained in full, the
+# notebook in JupyterLab in Chromium, the PDF builds. CI runs them after `make test`.
+test-slow: $(DEV_STAMP) tex test-tools
+	$(call pytest_marked,slow)
 
 # Every statement of the model answer, checked on the full runs repeated under two other
 # OpenBLAS kernels and with other seeds (reporting/check_claims.py). CI runs it after the tests.

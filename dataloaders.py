@@ -132,10 +132,12 @@ def batch_loader(
     # copy of the training set (63 MB in float32); measured a little faster than copying it.
     order = rng.permutation(len(X)) if shuffle else None
     for start in range(0, num_samples, batch_size):
-        batch = (
-            slice(start, start + batch_size) if order is None else order[start : start + batch_size]
-        )
-        yield X[batch], Y[batch]
+        end = start + batch_size
+        if order is None:
+            yield X[start:end], Y[start:end]
+        else:
+            indices = order[start:end]  # the next batch_size samples of the random order
+            yield X[indices], Y[indices]
 
 
 # lru_cache keeps the result of the last calls: reading and checking the files takes seconds,

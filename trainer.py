@@ -68,7 +68,7 @@ class BaseTrainer:
             raise ValueError(
                 f"batch size {batch_size} is larger than the training set ({len(X_train)} samples)"
             )
-        self.model = model
+        self.model = model  # the caller's model itself, not a copy: training changes its w
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.shuffle_dataset = shuffle_dataset
@@ -110,7 +110,11 @@ class BaseTrainer:
         return loss
 
     def update(self) -> None:
-        """Plain SGD: the model's weights take one step against the gradient of the batch."""
+        """Plain SGD: the model's weights take one step against the gradient of the batch.
+
+        For logistic regression, grad = -1/N X^T (y - yhat), so the step adds
+        learning_rate/N X^T (y - yhat): the two minus signs cancel.
+        """
         self.model.w -= self.learning_rate * self.model.grad
 
     def validation_step(self) -> dict[str, float]:
@@ -130,6 +134,7 @@ class BaseTrainer:
     def train(self, num_epochs: int) -> History:
         """Run up to `num_epochs` epochs; return `self.history`."""
         start = time.perf_counter()
+        # A progress bar over the epochs (disable=None: none when the output is not a terminal).
         progress = tqdm(range(num_epochs), desc=self.description, unit="epoch", disable=None)
         for _ in progress:
             # The epoch's batches: in the data's order, or with shuffling in a new random order

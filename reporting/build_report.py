@@ -13,6 +13,8 @@ code, prompts or stderr: as PDF through nbconvert's LaTeX route (pandoc + xelate
 reporting/template/), or as a self-contained HTML page with --html or when pandoc or xelatex is
 missing; its formulas are typeset by a MathJax installed with the requirements, so the page
 needs no network. The output file is written atomically; report.ipynb itself is never modified.
+Jupyter's own exports (`jupyter nbconvert --to pdf report.ipynb`, the export menus of JupyterLab
+and Notebook 7) build the report through the same functions: jupyter_export.py.
 """
 
 from __future__ import annotations
@@ -36,7 +38,12 @@ from nbconvert.exporters import Exporter, HTMLExporter, LatexExporter, PDFExport
 from nbconvert.exporters.pdf import LatexFailed
 
 from reporting import claims, report_helpers
-from reporting.myst_export import MystError, MystExecutePreprocessor, MystTranslatePreprocessor
+from reporting.myst_export import (
+    MystError,
+    MystExecutePreprocessor,
+    MystTranslatePreprocessor,
+    headings_above,
+)
 from support import outputs
 
 HERE = Path(__file__).resolve().parent
@@ -119,9 +126,15 @@ def read_title_block(path: Path = TITLE_BLOCK) -> dict[str, Any]:
 
 
 def read_report(source: Path = NOTEBOOK, title_block: Path = TITLE_BLOCK) -> nbformat.NotebookNode:
-    """The notebook `source` as the report shows it: without its notebook-only cells, and
-    with the title block of `title_block` in its metadata."""
-    notebook = nbformat.read(source, as_version=4)
+    """The notebook `source` as the report shows it (`as_report`)."""
+    return as_report(nbformat.read(source, as_version=4), title_block)
+
+
+def as_report(
+    notebook: nbformat.NotebookNode, title_block: Path = TITLE_BLOCK
+) -> nbformat.NotebookNode:
+    """`notebook`, changed in place and returned, as the report shows it: without its
+    notebook-only cells, and with the title block of `title_block` in its metadata."""
     notebook.cells = [
         cell for cell in notebook.cells if NOTEBOOK_ONLY_TAG not in cell.metadata.get("tags", [])
     ]
@@ -130,20 +143,69 @@ def read_report(source: Path = NOTEBOOK, title_block: Path = TITLE_BLOCK) -> nbf
 
 
 def execute(notebook: nbformat.NotebookNode, folder: Path = outputs.REPO) -> None:
-    """Run every cell of `notebook` in place, in `folder`, filling in its {eval} roles."""
+    """Run every cell of `notebook` in place, in `folder`, filling in its {eval} roles.
+
+    An {eval} whose expression raises shows "cannot be computed for these results" and is
+    listed in the box of statements (claims.py), like a quantity that a code cell could not
+    compute. A cell that raises stops the run: ReportError names its heading and line.
+    """
     preprocessor = MystExecutePreprocessor(
         timeout=CELL_TIMEOUT_SECONDS,
         kernel_name="python3",
         # The kernel's own log (start-up notices) is not part of the report.
         extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        mark_errors=True,
     )
     try:
         preprocessor.preprocess(notebook, {"metadata": {"path": str(folder)}})
     except CellExecutionError as exc:
-        last_line = ANSI_CODES.sub("", str(exc)).strip().splitlines()[-1]
-        raise ReportError(f"report.ipynb failed while running: {last_line}") from exc
+        raise ReportError(cell_error(notebook, preprocessor.running, exc)) from exc
     except MystError as exc:
         raise ReportError(f"report.ipynb: {exc}") from exc
+    claims.add_to_box(
+        notebook,
+        {
+            f"{role.heading.partition(': ')[0]}: {{eval}}`{role.expression}`": role.error
+            for role in preprocessor.unevaluated
+        },
+    )
+
+
+# Where IPython's traceback places the error in the cell: "Cell In[7], line 3".
+CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
+IPYTHON_FILE = re.compile(r" \(\d+\.py, line \d+\)$")
+
+
+def cell_error(notebook: nbformat.NotebookNode, index: int, error: CellExecutionError) -> str:
+    """One line for the code cell `index` of `notebook` that raised `error`: the heading it is
+    under, its line, the error, and what to do."""
+    heading = headings_above(notebook)[index]
+    place = f'the code cell under "{heading}"' if heading else "the first code cell"
+    traceback = ANSI_CODES.sub("", str(error))
+    found = CELL_LINE.search(traceback)
+    if found:
+        number = int(found[1])
+        lines = notebook.cells[index].source.splitlines()
+        code = f" (`{lines[number - 1].strip()}`)" if number <= len(lines) else ""
+        place += f", line {number}{code}"
+    # A SyntaxError names the kernel's temporary file for the cell: the place is given above.
+    evalue = ANSI_CODES.sub("", IPYTHON_FILE.sub("", error.evalue))
+    message = f"{error.ename}: {evalue}"
+    if error.ename == report_helpers.MissingResultsError.__name__:
+        return f"report.ipynb, {place}: {error.evalue}"  # the message says what to run
+    return (
+        f"report.ipynb, {place}: {message}; correct that line of report.ipynb (`make notebook` "
+        "opens it in JupyterLab), then run again"
+    )
+
+
+def run(notebook: nbformat.NotebookNode, folder: Path) -> list[str]:
+    """Execute the report `notebook` in place, in `folder`, and drop its stderr (`drop_stderr`);
+    returns the statements of the report that do not hold for the results."""
+    execute(notebook, folder)
+    failed = claims.failed_statements(notebook)
+    drop_stderr(notebook)
+    return failed
 
 
 def drop_stderr(notebook: nbformat.NotebookNode) -> None:
@@ -176,17 +238,14 @@ def exporter(kind: str) -> Exporter:
     return result
 
 
-def export(notebook: nbformat.NotebookNode, pdf: bool, folder: Path = outputs.REPO) -> bytes:
-    """The executed notebook as PDF (LaTeX route) or as self-contained HTML, without code.
+def render(notebook: nbformat.NotebookNode, kind: str, folder: Path) -> tuple[Any, dict[str, Any]]:
+    """The executed notebook exported as `kind` (see `exporter`), without code: (the document,
+    nbconvert's resources, whose "outputs" are the files the document refers to).
 
     `folder` is where the notebook lives: figure paths in its Markdown are relative to it.
     """
-    resources = {"metadata": {"path": str(folder)}}
     try:
-        if not pdf:
-            html, _ = exporter("html").from_notebook_node(notebook, resources)
-            return html.encode("utf-8")
-        document, _ = exporter("pdf").from_notebook_node(notebook, resources)
+        return exporter(kind).from_notebook_node(notebook, {"metadata": {"path": str(folder)}})
     except MystError as exc:
         raise ReportError(f"report.ipynb: {exc}") from exc
     except LatexFailed as exc:
@@ -195,7 +254,13 @@ def export(notebook: nbformat.NotebookNode, pdf: bool, folder: Path = outputs.RE
             "xelatex could not typeset the report: "
             + ("; ".join(errors[:3]) or "see the LaTeX log above")
         ) from exc
-    return document
+
+
+def export(notebook: nbformat.NotebookNode, pdf: bool, folder: Path = outputs.REPO) -> bytes:
+    """The executed notebook as PDF (LaTeX route) or as self-contained HTML, without code."""
+    if pdf:
+        return render(notebook, "pdf", folder)[0]
+    return render(notebook, "html", folder)[0].encode("utf-8")
 
 
 def check_results(allow_quick: bool = False) -> None:
@@ -237,13 +302,12 @@ def build(
     except outputs.OutputError as exc:
         raise ReportError(f"{exc}, e.g. with --output PATH") from exc
     notebook = read_report(source, title_block)
-    execute(notebook, source.parent)
-    failed = claims.failed_statements(notebook)
+    failed = run(notebook, source.parent)
+    box = claims.box_contents(notebook)
     for statement in failed:
-        print(f"build_report.py: {describe(statement)}", file=sys.stderr)
+        print(f"build_report.py: {describe(statement, box)}", file=sys.stderr)
     if failed and strict:
         raise ReportError(f"{len(failed)} statement(s) of the report do not hold (listed above)")
-    drop_stderr(notebook)
     document = export(notebook, pdf, source.parent)
     try:
         with outputs.atomic_write(output, "wb") as file:
@@ -263,10 +327,17 @@ def build(
     return output
 
 
-def describe(statement: str) -> str:
-    """One line for a statement that does not hold: its sub-task, the claim, what to do."""
+def describe(statement: str, box: dict[str, Any] | None = None) -> str:
+    """One line for a statement that does not hold, or cannot be checked, or for a quantity
+    that cannot be computed (the `box` of the executed notebook says which, and why): its
+    sub-task, the claim or quantity, and why."""
     where, what = claims.split_statement(statement)
-    return f'{claims.section_name(where)}: "{what}" does not hold for these results'
+    place = f'{claims.section_name(where)}: "{what}"'
+    reasons = (box or {}).get("reasons", {})
+    if statement not in reasons:
+        return f"{place} does not hold for these results"
+    kind = claims.UNCOMPUTED if statement in box["quantities"] else claims.UNCHECKED
+    return f"{place} {kind}: {reasons[statement]}"
 
 
 def main(argv: list[str] | None = None) -> None:

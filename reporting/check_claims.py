@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import utils
 from reporting import build_report, claims, make_report, report_helpers
@@ -108,16 +109,15 @@ def reruns(own_kernel: str) -> list[Rerun]:
     ]
 
 
-def check_current_results() -> tuple[int, list[str]]:
-    """(statements checked, those that do not hold) for the results that RESULTS_DIR names."""
+def check_current_results() -> dict[str, Any]:
+    """The box of statements (claims.box_contents) for the results that RESULTS_DIR names."""
     build_report.check_results()
     notebook = build_report.read_report()
     build_report.execute(notebook)
-    box = claims.box_contents(notebook)
-    return box["checked"], box["failed"]
+    return claims.box_contents(notebook)
 
 
-def rerun(run: Rerun, folder: Path, jobs: int) -> tuple[int, list[str]]:
+def rerun(run: Rerun, folder: Path, jobs: int) -> dict[str, Any]:
     """Every task script again into `folder` under `run`, then the notebook on its results."""
     env = {**os.environ, **run.env}
     if run.kernel:
@@ -136,12 +136,17 @@ def rerun(run: Rerun, folder: Path, jobs: int) -> tuple[int, list[str]]:
         return check_current_results()
 
 
-def report(name: str, checked: int, failed: list[str], seconds: float | None = None) -> None:
-    """Print the outcome of one set of results: a line per statement that does not hold."""
+def report(name: str, box: dict[str, Any], seconds: float | None = None) -> None:
+    """Print the outcome of one set of results (its box of statements): a line per statement
+    that does not hold or cannot be checked."""
     took = f" in {seconds:.0f} s" if seconds is not None else ""
-    print(f"{name}: {checked} statements checked{took}, {len(failed)} do not hold", flush=True)
+    failed = box["failed"]
+    print(
+        f"{name}: {box['checked']} statements checked{took}, {len(failed)} do not hold",
+        flush=True,
+    )
     for statement in failed:
-        print(f"  {name}: {build_report.describe(statement)}", flush=True)
+        print(f"  {name}: {build_report.describe(statement, box)}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -161,18 +166,18 @@ def main(argv: list[str] | None = None) -> None:
     reruns_failed = 0
     try:
         if not args.rerun:
-            checked, failed = check_current_results()
-            report("these results", checked, failed)
-            sys.exit(1 if failed else 0)
+            box = check_current_results()
+            report("these results", box)
+            sys.exit(1 if box["failed"] else 0)
         os.environ["MNIST_DIR"] = str(find_data_dir())
         planned = reruns(openblas_kernel(dict(os.environ)))
         with tempfile.TemporaryDirectory(prefix="check-claims-") as temporary:
             root = args.keep or Path(temporary)
             for index, run in enumerate(planned):
                 start = time.monotonic()
-                checked, failed = rerun(run, root / f"rerun{index + 1}", args.jobs)
-                report(run.name, checked, failed, time.monotonic() - start)
-                reruns_failed += bool(failed)
+                box = rerun(run, root / f"rerun{index + 1}", args.jobs)
+                report(run.name, box, time.monotonic() - start)
+                reruns_failed += bool(box["failed"])
     except (CheckError, MNISTError, build_report.ReportError, MissingResultsError) as exc:
         sys.exit(f"{name}: error: {exc}")
     print(f"reruns: {len(planned) - reruns_failed} passed, {reruns_failed} failed")

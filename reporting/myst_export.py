@@ -22,6 +22,11 @@ the kernel after the code cells above the Markdown cell have run::
   shows without quotes; `report_helpers.Text` also shows backslashes and quotes as they are).
   Plain text is inserted as text: Markdown characters in it are escaped. Not allowed inside
   ``$...$`` math or equations (MyST does not evaluate roles there): put the role outside.
+  A value that cannot be computed for the results (reporting/claims.py's ``Unavailable``)
+  shows its text/markdown, a bold "cannot be computed for these results" and why, in
+  JupyterLab and the export alike. An expression that raises is an error here; the report's
+  build (`MystExecutePreprocessor.mark_errors`) shows it as "cannot be computed" with the
+  error instead, where JupyterLab shows the error's name and message in red.
 
 Inline math, ``$...$``, may run over lines within a paragraph, but no line may start like a list
 item (``- ``, ``+ ``, ``* ``, ``1. ``, ``1) ``): Markdown would end the paragraph there and show
@@ -96,7 +101,7 @@ from nbconvert.filters.markdown_mistune import markdown2html_mistune
 from nbconvert.preprocessors import ExecutePreprocessor, Preprocessor
 from nbconvert.utils.pandoc import pandoc
 from nbformat import NotebookNode
-from traitlets import Dict, Enum
+from traitlets import Bool, Dict, Enum
 
 TARGETS = ("latex", "html")
 
@@ -284,6 +289,8 @@ def map_blocks_text(source: str, replace: Callable[[str, str], str]) -> str:
 # ---------------------------------------------------------------- computed values
 
 PLAIN_QUOTES = re.compile(r"^([\"'])(.*)\1$")
+ONE_ROLE = re.compile(r"\{(?P<name>[A-Za-z][\w-]*)\}`(?P<content>[^`]*)`")
+UNESCAPED_BAR = re.compile(r"(?<!\\)\|")
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>$|#^~@])")
 
 
@@ -326,6 +333,12 @@ def shown_text(expression: str, result: dict[str, Any]) -> str:
     )
 
 
+def unevaluated_mark(expression: str, error: str) -> str:
+    """What the sentence shows for an ``{eval}`` whose `expression` raised `error`."""
+    escaped = MARKDOWN_SPECIAL.sub(r"\\\1", error)
+    return f"**[cannot be computed for these results: `{expression}` raised {escaped}]**"
+
+
 def substitute(source: str, values: list[str]) -> str:
     """`source` with its ``{eval}`` roles replaced by `values`, in order."""
     remaining = iter(values)
@@ -335,17 +348,41 @@ def substitute(source: str, values: list[str]) -> str:
     )
 
 
+HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+def headings_above(notebook: NotebookNode) -> list[str]:
+    """For each cell, the last Markdown heading before it ("" for none): the sub-task it is in."""
+    found, heading = [], ""
+    for cell in notebook.cells:
+        found.append(heading)
+        if cell.cell_type == "markdown" and (own := HEADING.findall(cell.source)):
+            heading = own[-1]
+    return found
+
+
 def cell_names(notebook: NotebookNode) -> list[str]:
     """How error messages name each cell: its index and its first heading, or the one above."""
-    names, heading = [], ""
-    for index, cell in enumerate(notebook.cells):
-        own = re.search(r"^#{1,6}\s+(.+?)\s*#*\s*$", cell.source, re.MULTILINE)
+    names = []
+    for index, (cell, above) in enumerate(
+        zip(notebook.cells, headings_above(notebook), strict=True)
+    ):
+        own = HEADING.search(cell.source)
         if own and cell.cell_type == "markdown":
-            heading = own[1]
-            names.append(f'cell {index} ("{heading}")')
+            names.append(f'cell {index} ("{own[1]}")')
         else:
-            names.append(f'cell {index} (under "{heading}")' if heading else f"cell {index}")
+            names.append(f'cell {index} (under "{above}")' if above else f"cell {index}")
     return names
+
+
+@dataclass(frozen=True)
+class Unevaluated:
+    """An ``{eval}`` role whose expression raised: the heading it is under, the expression, and
+    the error ("IndexError: list index out of range")."""
+
+    heading: str
+    expression: str
+    error: str
 
 
 class MystExecutePreprocessor(ExecutePreprocessor):
@@ -353,27 +390,77 @@ class MystExecutePreprocessor(ExecutePreprocessor):
 
     On reaching a Markdown cell, the expressions of its ``{eval}`` roles are evaluated in the
     live kernel through an execute request's ``user_expressions`` (as jupyterlab-myst does),
-    and each role is replaced by the value's text. An expression that raises, a value that
-    cannot be shown as text, or a malformed role stops the run with a MystError naming the cell
-    and the expression.
+    and each role is replaced by the value's text. A value that cannot be shown as text, or a
+    malformed role, stops the run with a MystError naming the cell and the expression; so does
+    an expression that raises, unless `mark_errors`: it then shows as a bold "cannot be computed
+    for these results" with the error (where JupyterLab shows the error in red) and is listed
+    in `unevaluated`; a {table} whose body, one {eval}, gives no pipe table becomes a table of
+    one cell that shows the value (`keep_tables`). `running` is the index of the cell that runs
+    (or ran last).
     """
+
+    mark_errors = Bool(
+        False, help="an {eval} that raises is marked in its sentence and listed, not an error"
+    ).tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> Any:
         self._cell_names = cell_names(nb)
+        self._headings = headings_above(nb)
+        self.unevaluated: list[Unevaluated] = []
+        self.running = 0
         return super().preprocess(nb, resources, km)
 
     def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int) -> Any:
+        self.running = index
         if cell.cell_type != "markdown":
             return super().preprocess_cell(cell, resources, index)
+        heading = HEADING.search(cell.source)
         try:
             wanted = expressions(cell.source)
             if wanted:
                 results = self.evaluate(wanted)
-                shown = [shown_text(e, r) for e, r in zip(wanted, results, strict=True)]
-                cell.source = substitute(cell.source, shown)
+                shown = []
+                for expression, result in zip(wanted, results, strict=True):
+                    if self.mark_errors and result.get("status") != "ok":
+                        error = f"{result.get('ename')}: {result.get('evalue')}"
+                        where = heading[1] if heading else self._headings[index]
+                        self.unevaluated.append(Unevaluated(where, expression, error))
+                        shown.append(unevaluated_mark(expression, error))
+                    else:
+                        shown.append(shown_text(expression, result))
+                source = substitute(cell.source, shown)
+                if self.mark_errors:
+                    source = self.keep_tables(
+                        cell.source, source, heading[1] if heading else self._headings[index]
+                    )
+                cell.source = source
         except MystError as exc:
             raise MystError(f"{self._cell_names[index]}: {exc}") from None
         return cell, self.resources
+
+    def keep_tables(self, source: str, shown: str, heading: str) -> str:
+        """`shown` (`source` with its values) with each {table} whose body, one {eval} in
+        `source`, gives no pipe table (a value that cannot be computed) made a table of one
+        cell that shows the value, so that the table keeps its number; such a role is listed
+        in `unevaluated`."""
+        before, after = parse_blocks(source), parse_blocks(shown)
+        changed = False
+        for written, table in zip(before, after, strict=True):
+            if not (isinstance(table, Directive) and isinstance(written, Directive)):
+                continue
+            if table.name != "table":
+                continue
+            role = ONE_ROLE.fullmatch(written.body.strip())
+            if role is None or role["name"] != "eval":
+                continue
+            try:
+                parse_pipe_table(table.body, table.argument)
+            except MystError:
+                self.unevaluated.append(Unevaluated(heading, role["content"], "gives no table"))
+                value = " ".join(table.body.split())
+                table.body = "| |\n|:--|\n| " + UNESCAPED_BAR.sub(r"\\|", value) + " |"
+                changed = True
+        return join_blocks(after) if changed else shown
 
     def evaluate(self, wanted: list[str]) -> list[dict[str, Any]]:
         """user_expressions results for the expressions `wanted`, in order."""

@@ -8,8 +8,12 @@ redirected with the environment variables ``RESULTS_DIR`` and ``FIGURES_DIR``.
 The notebook's prose lives in Markdown cells; a number in it is an ``{eval}``
 role whose expression names a string made by one of the formatters below.
 The other helpers measure evidence from a run's history (spikes, averages
-over blocks of epochs, split sizes); the notebook asserts each claim its prose
-makes from them.  Adding a report section takes its task name in
+over blocks of epochs, split sizes); the notebook checks each claim its prose
+makes from them (reporting/claims.py).  Results of another shape than the model
+answer's (a run too short for its blocks, one seed) raise ``NotComputableError``,
+which says what is missing: the notebook shows that quantity as one that
+cannot be computed, and its statements as ones that cannot be checked.
+Adding a report section takes its task name in
 ``REPORT_TASKS`` (so that the build checks for its results) and a
 ``load_task("taskN")`` call in the notebook.
 """
@@ -40,6 +44,11 @@ REPORT_TASKS: tuple[str, ...] = ("task2", "task3", "task4", "task5")
 
 class MissingResultsError(RuntimeError):
     """A results file, a run inside it, an entry of a run or a figure is missing."""
+
+
+class NotComputableError(ValueError):
+    """A quantity cannot be computed from results of this shape; the message says why (e.g. a
+    run that stopped before the end of its first block of epochs)."""
 
 
 class RunRecord(dict[str, Any]):
@@ -150,9 +159,18 @@ def points(value: float | Fraction | Difference) -> str:
     return f"{hundredths(value)}"
 
 
+def standard_deviation(values: Sequence[float]) -> float:
+    """The sample standard deviation of ``values`` (e.g. accuracies over seeds)."""
+    if len(values) < 2:
+        raise NotComputableError(f"a spread needs two values or more (seeds?), not {len(values)}")
+    return statistics.stdev(values)
+
+
 def spread(fractions: Sequence[float]) -> str:
     """Mean ± standard deviation of accuracies (e.g. over seeds), in percent:
-    ``[0.9865, 0.9869, 0.9869]`` -> ``98.68 ± 0.02%``."""
+    ``[0.9865, 0.9869, 0.9869]`` -> ``98.68 ± 0.02%``; a single accuracy as it is."""
+    if len(fractions) == 1:
+        return percent(fractions[0])
     mean, sd = statistics.fmean(fractions), statistics.stdev(fractions)
     return f"{100 * mean:.2f} ± {100 * sd:.2f}%"
 
@@ -163,6 +181,11 @@ def words(items: Sequence[str], conjunction: str = "and") -> str:
         return ""
     *first, last = items
     return f"{', '.join(first)} {conjunction} {last}" if first else last
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``count`` and the noun in the number it takes: ``1 epoch``, ``3 epochs``."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
 
 
 def loss_value(value: float | Difference) -> str:
@@ -178,9 +201,10 @@ def integer(value: int) -> str:
 
 
 def number(value: float, digits: int = 3) -> str:
-    """``value`` to ``digits`` significant digits, without an exponent."""
-    if value == 0:
-        return "0"
+    """``value`` to ``digits`` significant digits, without an exponent (``inf`` and ``nan`` as
+    they are)."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
     decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
     return f"{value:,.{decimals}f}"
 
@@ -192,6 +216,13 @@ def epochs(value: float, decimals: int | None = None) -> str:
     if decimals is not None:
         return f"{value:.{decimals}f}"
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def in_epochs(value: float) -> str:
+    """A length of training in epochs, rounded to 0.1, with its unit: ``1 epoch``, ``5.4
+    epochs``."""
+    shown = epochs(round(value, 1))
+    return f"{shown} epoch{'' if shown == '1' else 's'}"
 
 
 def setting(value: float) -> str:
@@ -271,6 +302,8 @@ def best_epochs(run: RunRecord) -> float:
 def validation_interval(run: RunRecord) -> int:
     """Training steps between two validation points of ``run``."""
     steps = run["history"]["step"]
+    if len(steps) < 2:
+        raise NotComputableError(f"run {run['name']} was validated only once: no interval")
     return steps[1] - steps[0]
 
 
@@ -303,11 +336,15 @@ class Block:
         return self.train_accuracy - self.val_accuracy
 
 
-def epoch_blocks(run: RunRecord, width: float, whole_only: bool = False) -> list[Block]:
+def epoch_blocks(
+    run: RunRecord, width: float, whole_only: bool = False, at_least: int = 1
+) -> list[Block]:
     """Means of ``run``'s history over consecutive blocks of ``width`` epochs of training.
 
     Averages over a block smooth out the noise of single validation points. With
-    ``whole_only``, a last block that the run did not finish is left out.
+    ``whole_only``, a last block that the run did not finish is left out. A block without a
+    validation point is left out too. NotComputableError if fewer than ``at_least`` blocks remain
+    (a statement about how the blocks change needs two).
     """
     history = run["history"]
     trained = run["steps"] / run["steps_per_epoch"]  # epochs of training in all
@@ -320,6 +357,12 @@ def epoch_blocks(run: RunRecord, width: float, whole_only: bool = False) -> list
             means = [statistics.fmean(history[key][i] for i in inside) for key in keys]
             blocks.append(Block(start, end, *means))
         start = end
+    if len(blocks) < at_least:
+        kind = "whole block" if whole_only else "block with a validation point"
+        raise NotComputableError(
+            f"run {run['name']} trained {in_epochs(trained)}: {counted(len(blocks), kind)} "
+            f"of {in_epochs(width)}, fewer than the {at_least} needed"
+        )
     return blocks
 
 
@@ -328,6 +371,8 @@ def highest_validation_losses(run: RunRecord, count: int) -> list[tuple[int, flo
     more than one epoch of training), highest first, as (step, loss) pairs."""
     history = run["history"]
     after_first_epoch = [i for i, epoch in enumerate(history["epoch"]) if epoch > 1]
+    if not after_first_epoch:
+        raise NotComputableError(f"run {run['name']} has no validation point after its first epoch")
     losses = [(history["step"][i], history["val_loss"][i]) for i in after_first_epoch]
     return sorted(losses, key=lambda point: point[1], reverse=True)[:count]
 
@@ -350,10 +395,20 @@ class RecurringSpike:
     val_rises: list[Difference]
     period: int
 
+    def measured_jumps(self) -> list[tuple[int, float, float, float]]:
+        """The `jumps`; NotComputableError if there are none."""
+        if not self.jumps:
+            raise NotComputableError(
+                f"no validation point after the first epoch follows the update on batch "
+                f"{self.batch}"
+            )
+        return self.jumps
+
     @property
     def smallest_jump(self) -> float:
         """The smallest ratio of a jump's loss to the higher of its two neighbours'."""
-        return min(loss / max(before, after) for _, loss, before, after in self.jumps)
+        jumps = self.measured_jumps()
+        return min(loss / max(before, after) for _, loss, before, after in jumps)
 
     @property
     def leading_val_spikes(self) -> int:
@@ -399,18 +454,6 @@ def largest_spike(run: RunRecord, key: str) -> Difference:
     """The spike of ``run``'s ``key`` curve that rises highest above its neighbours after the
     first epoch (`rises_above_neighbours`)."""
     return max((rise for _, rise in rises_above_neighbours(run, key)), key=lambda d: d.value)
-
-
-def batch_and_training_losses(run: RunRecord) -> list[tuple[float, float]]:
-    """At each validation point of ``run`` after its first epoch: the mean loss of the training
-    batches of the epoch before it (their moving average), and the loss on the whole training
-    set there."""
-    history, epoch_steps = run["history"], run["steps_per_epoch"]
-    return [
-        (statistics.fmean(history["batch_loss"][step - epoch_steps : step]), loss)
-        for step, loss in zip(history["step"], history["train_loss"], strict=True)
-        if step >= epoch_steps
-    ]
 
 
 def rms_ratio(run: RunRecord, other: RunRecord) -> float:
@@ -482,10 +525,25 @@ def score_at_restored_step(
     return accuracy, accuracy_difference(accuracy, images, run["val_accuracy"], images)
 
 
+def first_point_from(run: RunRecord, epoch: float) -> int:
+    """The index in ``run``'s history of its first validation point after at least ``epoch``
+    epochs of training."""
+    reached = [i for i, at in enumerate(run["history"]["epoch"]) if at >= epoch]
+    if not reached:
+        raise NotComputableError(
+            f"run {run['name']} ended after {in_epochs(end_epochs(run))}, before epoch "
+            f"{epochs(epoch)}"
+        )
+    return reached[0]
+
+
 def validation_accuracy_at(run: RunRecord, step: int) -> float:
     """The validation accuracy of ``run`` at its last validation point up to ``step``."""
     history = run["history"]
-    last = max(i for i, at in enumerate(history["step"]) if at <= step)
+    before = [i for i, at in enumerate(history["step"]) if at <= step]
+    if not before:
+        raise NotComputableError(f"run {run['name']} has no validation point up to step {step}")
+    last = before[-1]
     return history["val_accuracy"][last]
 
 
@@ -497,9 +555,19 @@ def epoch_correlation(run: RunRecord) -> float:
     steps = run["steps_per_epoch"]
     losses = np.asarray(run["history"]["batch_loss"], dtype=float)
     epochs_done = len(losses) // steps
+    if epochs_done < 3 or steps < 2:
+        raise NotComputableError(
+            f"run {run['name']} trained {counted(epochs_done, 'whole epoch')} of "
+            f"{counted(steps, 'batch', 'batches')}: a correlation of batch losses one epoch "
+            "apart, after the first epoch, needs 3 epochs of 2 batches or more"
+        )
     by_epoch = losses[steps : epochs_done * steps].reshape(epochs_done - 1, steps)
     departures = (by_epoch - by_epoch.mean(axis=1, keepdims=True)).ravel()
-    return float(np.corrcoef(departures[:-steps], departures[steps:])[0, 1])
+    with np.errstate(invalid="ignore", divide="ignore"):  # constant losses: nan, refused below
+        correlation = float(np.corrcoef(departures[:-steps], departures[steps:])[0, 1])
+    if not math.isfinite(correlation):
+        raise NotComputableError(f"the batch losses of run {run['name']} do not vary within epochs")
+    return correlation
 
 
 # ---------------------------------------------------------------- the noise rule
@@ -619,7 +687,7 @@ def comparison_table(
     inputs and training, and the network; accuracies as mean ± sd over the seeds where several."""
 
     def accuracy(runs: list[RunRecord], key: str) -> str:
-        return spread([r[key] for r in runs]) if len(runs) > 1 else percent(runs[0][key])
+        return spread([r[key] for r in runs])
 
     rows = [
         ("Softmax (Task 3a)", "pixels in [-1, 1]; plain SGD", [task3_run]),

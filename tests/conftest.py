@@ -1,11 +1,12 @@
-"""Shared fixtures (the MNIST folder, output folders kept out of the repository, quick results)
-and helpers."""
+"""Shared fixtures (the MNIST folder, output folders kept out of the repository, quick runs and
+results, full runs) and helpers."""
 
 from __future__ import annotations
 
 import importlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +64,13 @@ def planted_test_accuracy() -> float:
 
 
 @pytest.fixture(scope="session")
-def quick_results(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> tuple[Path, Path]:
-    """(figures, results) folders of --quick runs of every task the report reads.
+def quick_runs(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> tuple[Path, Path]:
+    """(figures, results) folders of --quick runs of every task the report reads, made once.
 
-    The first run of task2.json has the test accuracy PLANTED_TEST_ACCURACY. The runs write
-    into quick/ inside FIGURES_DIR and RESULTS_DIR, the folders returned.
+    The runs write into quick/ inside FIGURES_DIR and RESULTS_DIR, the folders returned. Tests
+    only read them: a test that changes them works on a copy.
     """
-    root = tmp_path_factory.mktemp("quick_results")
+    root = tmp_path_factory.mktemp("quick_runs")
     figures, results = root / "figures" / "quick", root / "results" / "quick"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FIGURES_DIR", str(figures.parent))
@@ -78,6 +79,19 @@ def quick_results(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> 
             script, *flags = outputs.task_arguments(task)
             module = importlib.import_module(script.removesuffix(".py"))
             module.main(["--quick", "--data-dir", str(mnist_dir), *flags])
+    return figures, results
+
+
+@pytest.fixture(scope="session")
+def quick_results(
+    tmp_path_factory: pytest.TempPathFactory, quick_runs: tuple[Path, Path]
+) -> tuple[Path, Path]:
+    """(figures, results): a copy of quick_runs whose first run of task2.json has the test
+    accuracy PLANTED_TEST_ACCURACY, in quick/ folders as there."""
+    root = tmp_path_factory.mktemp("quick_results")
+    figures, results = root / "figures" / "quick", root / "results" / "quick"
+    shutil.copytree(quick_runs[0], figures)
+    shutil.copytree(quick_runs[1], results)
     path = results / "task2.json"
     data = read_json(path)
     data["runs"][0]["test_accuracy"] = PLANTED_TEST_ACCURACY

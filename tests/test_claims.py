@@ -1,15 +1,18 @@
-"""claims.py: the marks that sentences end with, the box that lists what does not hold; the
-rounding of the numbers those sentences show."""
+"""claims.py: the marks that sentences end with, the box that lists what does not hold, and
+what results of another shape leave (quantities that cannot be computed, statements that cannot
+be checked); the rounding of the numbers those sentences show."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import nbformat
 import pytest
 
-from reporting import claims
+from reporting import build_report, claims
 from reporting import report_helpers as rh
+from support import outputs
 
 
 def test_a_statement_that_holds_shows_nothing() -> None:
@@ -24,7 +27,7 @@ def test_a_statement_that_does_not_hold_is_marked_in_its_sentence() -> None:
 
 def test_the_box_is_empty_while_every_statement_holds() -> None:
     bundle = claims.FailedBox([], checked=3)._repr_mimebundle_()
-    assert bundle[claims.MIME_TYPE] == {"checked": 3, "failed": []}
+    assert bundle[claims.MIME_TYPE] == {"checked": 3, "failed": [], "reasons": {}, "quantities": []}
     assert bundle["text/latex"] == bundle["text/markdown"] == bundle["text/plain"] == ""
     assert "text/html" not in bundle
 
@@ -54,7 +57,8 @@ def test_the_list_is_read_back_from_the_executed_notebook() -> None:
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("x"), cell])
     assert claims.failed_statements(notebook) == ["4c: sooner"]
     assert claims.box_contents(notebook)["checked"] == 2
-    assert claims.box_contents(nbformat.v4.new_notebook()) == {"checked": 0, "failed": []}
+    empty = {"checked": 0, "failed": [], "reasons": {}, "quantities": []}
+    assert claims.box_contents(nbformat.v4.new_notebook()) == empty
 
 
 @pytest.mark.parametrize(
@@ -99,3 +103,11 @@ def test_spikes_are_measured_against_both_neighbours_after_the_first_epoch() -> 
     assert sorted(rises) == [3, 4, 5]  # after epoch 1, not the last point
     assert rises[3].value == pytest.approx(0.29) and rises[3].counts
     assert rises[5].value < 0
+
+
+def test_one_seed_has_no_spread() -> None:
+    assert rh.spread([0.9865]) == "98.65%"
+    assert rh.spread([0.9865, 0.9869, 0.9869]) == "98.68 ± 0.02%"
+    with pytest.raises(rh.NotComputableError, match="a spread needs two values"):
+        rh.standard_deviation([0.9865])
+    assert (rh.number(math.inf), rh.number(math.nan)) == ("inf", "nan")

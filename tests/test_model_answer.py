@@ -14,6 +14,9 @@ import pytest
 import task3
 from reporting import build_report, check_claims
 
+# Every task trained in full, and PDFs built from the runs: minutes (`make test-slow`).
+pytestmark = pytest.mark.slow
+
 BOX_HEADING = "not hold for these results: revise"
 MARK = "[does not hold for these results:"
 

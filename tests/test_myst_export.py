@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from reporting import build_report
+from reporting import build_report, claims
 from reporting import report_helpers as rh
 from reporting.myst_export import (
     MystError,
@@ -90,10 +90,47 @@ def test_an_expression_that_raises_names_the_cell_and_the_expression(tmp_path: P
     assert "{eval}`run['test_loss']`" in message and "KeyError" in message
 
 
-def test_build_report_names_a_failing_role(tmp_path: Path) -> None:
-    nb = notebook("# Intro", ">>> x = 1", "Text under the heading: {eval}`x / 0`.")
-    with pytest.raises(build_report.ReportError, match=r'cell 2 \(under "Intro"\).*x / 0'):
-        build_report.execute(nb, tmp_path)
+def test_build_report_marks_and_lists_a_failing_role(tmp_path: Path) -> None:
+    """Results of another shape may leave an {eval} that cannot be computed: the sentence shows
+    why (JupyterLab shows the error in red there), and the box lists it under its sub-task."""
+    nb = notebook("## Task 2b: Intro", ">>> x = 1", "Under the heading: {eval}`x / 0`, {eval}`x`.")
+    build_report.execute(nb, tmp_path)
+    assert nb.cells[-1].source == (
+        "Under the heading: **[cannot be computed for these results: `x / 0` raised "
+        "ZeroDivisionError: division by zero]**, 1."
+    )
+    box = claims.box_contents(nb)
+    assert box["failed"] == ["Task 2b: {eval}`x / 0`"] == box["quantities"]
+    assert box["reasons"] == {"Task 2b: {eval}`x / 0`": "ZeroDivisionError: division by zero"}
+    assert (
+        nb.cells[0]
+        .outputs[0]["data"]["text/plain"]
+        .endswith(
+            "Task 2b: {eval}`x / 0` (cannot be computed for these results: ZeroDivisionError: "
+            "division by zero)"
+        )
+    )
+
+
+def test_a_table_whose_value_cannot_be_computed_keeps_its_place_and_number(
+    tmp_path: Path,
+) -> None:
+    """A {table} made by one {eval} whose value is no table (one that cannot be computed):
+    the build shows the value in a table of one cell, so that the references to the table
+    still resolve, and lists the role."""
+    nb = notebook(
+        ">>> rows = 'no runs | none'",
+        "## Task 4c: Runs\n\nSee {numref}`tab-runs`.\n\n:::{table} Runs.\n:name: tab-runs\n\n"
+        "{eval}`rows`\n:::",
+    )
+    build_report.execute(nb, tmp_path)
+    assert nb.cells[-1].source.endswith(
+        ":::{table} Runs.\n:name: tab-runs\n\n| |\n|:--|\n| no runs \\| none |\n:::"
+    )
+    assert claims.box_contents(nb)["reasons"] == {"Task 4c: {eval}`rows`": "gives no table"}
+    text = translate(nb, "latex", tmp_path)[-1]
+    assert "See Table\\ \\ref{tab-runs}." in text and "\\label{tab-runs}" in text
+    assert "\nno runs \\textbar{} none \\\\\n" in text  # the value, in the table's one cell
 
 
 @pytest.mark.parametrize(
@@ -292,6 +329,7 @@ def sample(
     return tmp_path / FIXTURE.name
 
 
+@pytest.mark.slow
 def test_sample_builds_to_pdf_with_values_references_and_captions(
     sample: Path, planted_test_accuracy: float
 ) -> None:
@@ -323,6 +361,7 @@ def test_sample_builds_to_pdf_with_values_references_and_captions(
     assert "{eval}" not in text and "{width" not in text and "{numref}" not in text
 
 
+@pytest.mark.slow
 def test_sample_latex_has_no_overfull_lines(sample: Path, tmp_path: Path) -> None:
     if missing := build_report.missing_latex_tools():
         pytest.fail(f"the PDF test needs {missing}: install {build_report.TEX_PACKAGES}")

@@ -27,7 +27,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -37,6 +37,9 @@ from reporting import build_report
 from reporting import report_helpers as rh
 from reporting.myst_export import Directive, parse_blocks
 from support import outputs
+
+# JupyterLab and Chromium started for each notebook: about a minute (`make test-slow`).
+pytestmark = pytest.mark.slow
 
 FIXTURE = Path(__file__).parent / "fixtures" / "myst_sample.ipynb"
 # The notebooks opened in JupyterLab: the report, and a small sample of every MyST construct.
@@ -257,9 +260,13 @@ def test_notebook_runs_and_renders_in_jupyterlab(
                 and not re.search(r"\b[A-Z]\w*(Error|Exception): ", text)
             )
 
-        WebDriverWait(browser, RUN_SECONDS, poll_frequency=0.5).until(
-            lambda _: all_values_shown() and kernel_idle()
-        )
+        # A cell that renders again between finding it and reading it: look again.
+        WebDriverWait(
+            browser,
+            RUN_SECONDS,
+            poll_frequency=0.5,
+            ignored_exceptions=[StaleElementReferenceException],
+        ).until(lambda _: all_values_shown() and kernel_idle())
     except TimeoutException:
         browser.save_screenshot(str(tmp_path / "timeout.png"))
         pytest.fail(f"the {{eval}} values did not all show; page text:\n{rendered()}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -97,17 +98,39 @@ def wait_for_staged_figure(folder: Path, process: subprocess.Popen) -> None:
     pytest.fail("the run never staged a figure")
 
 
+def copy_outputs(source: Path, root: Path) -> None:
+    """The figures/ and results/ folders under `source` copied under `root` (times kept)."""
+    for name in ("figures", "results"):
+        shutil.copytree(source / name, root / name)
+
+
+@pytest.fixture(scope="module")
+def quick_task2(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """platform -> the folder of a quick task 2 run on it (figures/, results/), each made once."""
+    made: dict[str, Path] = {}
+
+    def folder(platform: str) -> Path:
+        if platform not in made:
+            made[platform] = tmp_path_factory.mktemp(f"quick_task2_{platform}")
+            run_task2(mnist_dir, made[platform], "--quick", platform=platform)
+        return made[platform]
+
+    return folder
+
+
 def interrupt_while_writing(
+    first_run: Path,
     mnist_dir: Path,
     root: Path,
     stop: Callable[[subprocess.Popen], None],
     platform: str = "posix",
 ) -> tuple[outputs.OutputFolders, dict[str, bytes], subprocess.Popen, str]:
-    """A quick task 2 run, then a second one (another seed) that `stop` interrupts as it writes.
+    """The outputs of a quick task 2 run (copied from `first_run`), then a second run (another
+    seed) that `stop` interrupts as it writes.
 
     Returns the folders, their files after the first run, the second process and its stderr.
     """
-    run_task2(mnist_dir, root, "--quick", platform=platform)
+    copy_outputs(first_run, root)
     folders = outputs.OutputFolders(root / "figures" / "quick", root / "results" / "quick")
     before = snapshot(folders)
     process = start_task2(mnist_dir, root, "--quick", "--seed", "1", platform=platform)
@@ -127,10 +150,14 @@ STOPS += [("windows", signal.SIGINT), ("windows", signal.SIGTERM)]
     ("platform", "signum"), STOPS, ids=[f"{p}-{signal.Signals(s).name}" for p, s in STOPS]
 )
 def test_a_run_stopped_while_writing_leaves_the_old_set_whole(
-    platform: str, signum: int, mnist_dir: Path, tmp_path: Path
+    platform: str, signum: int, quick_task2: Callable[[str], Path], mnist_dir: Path, tmp_path: Path
 ) -> None:
     folders, before, process, stderr = interrupt_while_writing(
-        mnist_dir, tmp_path, lambda process: process.send_signal(signum), platform
+        quick_task2(platform),
+        mnist_dir,
+        tmp_path,
+        lambda process: process.send_signal(signum),
+        platform,
     )
     assert process.returncode == 1
     assert stderr.strip().splitlines() == [
@@ -142,9 +169,11 @@ def test_a_run_stopped_while_writing_leaves_the_old_set_whole(
 
 
 def test_a_run_killed_outright_leaves_the_old_set_and_its_debris_is_cleared(
-    mnist_dir: Path, tmp_path: Path
+    quick_task2: Callable[[str], Path], mnist_dir: Path, tmp_path: Path
 ) -> None:
-    folders, before, _, _ = interrupt_while_writing(mnist_dir, tmp_path, subprocess.Popen.kill)
+    folders, before, _, _ = interrupt_while_writing(
+        quick_task2("posix"), mnist_dir, tmp_path, subprocess.Popen.kill
+    )
     assert {name: data for name, data in snapshot(folders).items() if "/." not in name} == before
     assert outputs.output_set_problem("task2", folders, allow_quick=True) is None
     assert leftovers(tmp_path)  # kill -9 allows no clean-up ...
@@ -226,10 +255,18 @@ def test_a_figure_held_open_by_a_viewer_is_named_and_no_staging_folder_stays(
     assert leftovers(tmp_path) == []
 
 
+@pytest.fixture(scope="module")
+def full_task2_run(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of a full `python task2.py` (a few seconds): figures/, results/; made once."""
+    root = tmp_path_factory.mktemp("full_task2")
+    run_task2(mnist_dir, root)
+    return root
+
+
 @pytest.fixture
-def full_task2(mnist_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """The outputs of a full `python task2.py` (a few seconds) in folders under tmp_path."""
-    run_task2(mnist_dir, tmp_path)
+def full_task2(full_task2_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The outputs of a full `python task2.py`, copied into folders under tmp_path to change."""
+    copy_outputs(full_task2_run, tmp_path)
     monkeypatch.setenv("FIGURES_DIR", str(tmp_path / "figures"))
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
     return outputs.OutputFolders(tmp_path / "figures", tmp_path / "results")

@@ -263,7 +263,7 @@ def test_make_checks_the_python_before_creating_the_environment(tmp_path: Path) 
 
 # conda-forge names that differ from PyPI's; and what environment.yml adds that pip cannot give.
 CONDA_NAMES = {"matplotlib": "matplotlib-base"}  # the same library without a GUI toolkit
-CONDA_ONLY = {"python", "pandoc"}
+CONDA_ONLY = {"python", "pandoc", "pip"}  # conda's pip installs what only pip can (the project)
 
 
 def requirement_lines(path: Path) -> list[str]:
@@ -281,12 +281,21 @@ def split_spec(spec: str) -> tuple[str, str]:
 def test_environment_yml_lists_the_requirements_for_conda() -> None:
     environment = yaml.safe_load((outputs.REPO / "environment.yml").read_text(encoding="utf-8"))
     assert environment["channels"] == ["conda-forge"]
-    conda = dict(split_spec(spec) for spec in environment["dependencies"])
+    specs = [spec for spec in environment["dependencies"] if isinstance(spec, str)]
+    pip_section = [spec for spec in environment["dependencies"] if isinstance(spec, dict)]
+    conda = dict(split_spec(spec) for spec in specs)
     assert conda["python"] == f">={'.'.join(map(str, require_python.NEEDED))}"
-    pip = dict(split_spec(spec) for spec in requirement_lines(outputs.REPO / "requirements.txt"))
+    lines = requirement_lines(outputs.REPO / "requirements.txt")
+    pip = dict(split_spec(spec) for spec in lines if not spec.startswith("-"))
     assert pip and {CONDA_NAMES.get(name, name): spec for name, spec in pip.items()} == {
         name: spec for name, spec in conda.items() if name not in CONDA_ONLY
     }
+    # The project itself (`-e .`), which conda-forge cannot give, through conda's pip.
+    assert (
+        pip_section
+        == [{"pip": [spec for spec in lines if spec.startswith("-")]}]
+        == [{"pip": ["-e ."]}]
+    )
 
 
 def test_the_test_requirements_add_to_the_students() -> None:
@@ -294,7 +303,8 @@ def test_the_test_requirements_add_to_the_students() -> None:
     dev = requirement_lines(outputs.REPO / "requirements-dev.txt")
     assert dev[0] == "-r requirements.txt"
     assert {split_spec(spec)[0] for spec in dev[1:]} >= {"pytest", "selenium", "ruff", "pyyaml"}
-    assert not {split_spec(spec)[0] for spec in student} & {"pytest", "selenium", "ruff"}
+    names = {split_spec(spec)[0] for spec in student if not spec.startswith("-")}
+    assert not names & {"pytest", "selenium", "ruff"}
 
 
 def test_the_report_and_the_tasks_import_nothing_from_the_test_requirements() -> None:

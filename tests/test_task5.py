@@ -250,10 +250,10 @@ def run_quick(mnist_dir: Path, *extra: str, results: str = "task5") -> list[dict
 
 
 def test_quick_run_writes_figures_and_three_seeds_of_each_model(
-    mnist_dir: Path, output_dirs
+    quick_runs: tuple[Path, Path],
 ) -> None:
-    figures, _ = output_dirs
-    runs = run_quick(mnist_dir)
+    figures, results = quick_runs
+    runs = json.loads((results / "task5.json").read_text(encoding="utf-8"))["runs"]
     assert [run["name"] for run in runs] == [
         "final", "final_seed1", "final_seed2", "softmax", "softmax_seed1", "softmax_seed2"
     ]  # fmt: skip

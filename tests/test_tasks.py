@@ -62,11 +62,16 @@ def run_quick(task: str, mnist_dir: Path, *extra: str) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def read_quick_run(task: str, quick_runs: tuple[Path, Path]) -> dict:
+    """The results of the task's --quick run among the quick runs made for the session."""
+    return json.loads((quick_runs[1] / f"{task}.json").read_text(encoding="utf-8"))
+
+
 @pytest.mark.parametrize("task", TASKS)
-def test_quick_run_writes_figures_and_results(task: str, mnist_dir: Path, output_dirs) -> None:
-    figures, _ = output_dirs
+def test_quick_run_writes_figures_and_results(task: str, quick_runs: tuple[Path, Path]) -> None:
+    figures, _ = quick_runs
     _, names, figure_names = TASKS[task]
-    results = run_quick(task, mnist_dir)
+    results = read_quick_run(task, quick_runs)
     assert [run["name"] for run in results["runs"]] == names
     for run in results["runs"]:
         assert run.keys() >= RUN_KEYS
@@ -86,8 +91,8 @@ def test_quick_run_writes_figures_and_results(task: str, mnist_dir: Path, output
     assert not list(figures.glob(".*")) and not list(figures.parent.glob("*.png"))
 
 
-def test_task4_weight_norm_falls_as_lambda_grows(mnist_dir: Path, output_dirs) -> None:
-    runs = run_quick("task4", mnist_dir)["runs"]
+def test_task4_weight_norm_falls_as_lambda_grows(quick_runs: tuple[Path, Path]) -> None:
+    runs = read_quick_run("task4", quick_runs)["runs"]
     norms = [run["weight_norm"] for run in runs]
     assert norms == sorted(norms, reverse=True)
 
