@@ -5,14 +5,12 @@ be checked); the rounding of the numbers those sentences show."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import nbformat
 import pytest
 
-from reporting import build_report, claims
+from reporting import claims
 from reporting import report_helpers as rh
-from support import outputs
 
 
 def test_a_statement_that_holds_shows_nothing() -> None:
