@@ -5,12 +5,14 @@ be checked); the rounding of the numbers those sentences show."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import nbformat
 import pytest
 
-from reporting import claims
+from reporting import build_report, claims
 from reporting import report_helpers as rh
+from support import outputs
 
 
 def test_a_statement_that_holds_shows_nothing() -> None:
@@ -101,6 +103,157 @@ def test_spikes_are_measured_against_both_neighbours_after_the_first_epoch() -> 
     assert sorted(rises) == [3, 4, 5]  # after epoch 1, not the last point
     assert rises[3].value == pytest.approx(0.29) and rises[3].counts
     assert rises[5].value < 0
+
+
+def notebook(*cells: str) -> nbformat.NotebookNode:
+    """A notebook of Markdown cells, and of code cells for sources starting with '>>> ', whose
+    first cell makes the statements' Claims, as report.ipynb's does."""
+    made = [
+        nbformat.v4.new_code_cell("from reporting.claims import Claims\nclaim = Claims().check")
+    ]
+    for cell in cells:
+        if cell.startswith(">>> "):
+            made.append(nbformat.v4.new_code_cell(cell.removeprefix(">>> ")))
+        else:
+            made.append(nbformat.v4.new_markdown_cell(cell))
+    result = nbformat.v4.new_notebook(cells=made)
+    result.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    return result
+
+
+SHORT_RUN = ">>> blocks = []\n" + (
+    "first = blocks[0]\n"
+    "last = 2 * first\n"
+    't3b_falls = claim(first > last, "3b: the loss falls")\n'
+    't3b_none = claim(not blocks, "3b: no block")'
+)
+
+
+def test_a_quantity_that_cannot_be_computed_leaves_its_statements_unchecked() -> None:
+    """A cell that makes statements runs on past an assignment that raises: its value, what is
+    computed from it and the statements that need it are marked, and the box lists why, naming
+    the sub-task and the line; a statement that does not need it is still checked."""
+    nb = notebook(
+        "## Task 3b: Loss during training",
+        SHORT_RUN,
+        "From {eval}`first` to {eval}`last`{eval}`t3b_falls`; none{eval}`t3b_none`.",
+    )
+    build_report.execute(nb, outputs.REPO)
+    root = "IndexError: list index out of range, in line 2 of the code cell of Task 3b"
+    needs = "needs first"  # which the box lists, and why, under this sub-task
+    box = claims.box_contents(nb)
+    assert box["failed"] == ["3b: first", "3b: the loss falls"] and box["checked"] == 2
+    assert box["reasons"] == {"3b: first": root, "3b: the loss falls": needs}
+    assert box["quantities"] == ["3b: first"]
+    shown = nb.cells[-1].source.replace("\\_", "_")
+    assert shown == (
+        f"From **[cannot be computed for these results: first ({root})]** to **[cannot be "
+        f"computed for these results: last ({needs})]** **[cannot be checked for these results: "
+        f"the loss falls ({needs})]**; none."
+    )
+    assert build_report.describe("3b: the loss falls", box) == (
+        f'Task 3b: "the loss falls" cannot be checked for these results: {needs}'
+    )
+
+
+def test_a_value_changed_by_a_failing_call_cannot_be_computed_either() -> None:
+    nb = notebook(
+        "## Task 3c: Accuracy",
+        '>>> level = [1]\nlevel.append([][0])\nt3c_one = claim(len(level) == 2, "3c: two points")',
+    )
+    build_report.execute(nb, outputs.REPO)
+    box = claims.box_contents(nb)
+    assert box["failed"] == ["3c: level", "3c: two points"]
+    assert box["reasons"]["3c: two points"] == "needs level"
+
+
+def test_a_cell_run_again_on_other_results_replaces_its_entries() -> None:
+    """In JupyterLab a student reruns a cell after a change: what it computes now is no longer
+    listed."""
+    nb = notebook("## Task 3b: Loss", SHORT_RUN, ">>> blocks = [2]", SHORT_RUN.replace("[]", "[2]"))
+    build_report.execute(nb, outputs.REPO)
+    box = claims.box_contents(nb)
+    assert box["failed"] == ["3b: the loss falls", "3b: no block"]  # 2 > 4; blocks = [2]
+    assert not box["reasons"] and not box["quantities"]
+
+
+def test_a_cell_without_statements_and_missing_results_still_stop_the_notebook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the cells that make statements are guarded (a student's own cell raises as usual);
+    a missing results file stops the notebook with what to run, naming the cell's place."""
+    unguarded = notebook("## Task 2a: Set-up", ">>> x = 1\ny = [][0]")
+    with pytest.raises(build_report.ReportError) as error:
+        build_report.execute(unguarded, outputs.REPO)
+    assert str(error.value) == (
+        'report.ipynb, the code cell under "Task 2a: Set-up", line 2 (`y = [][0]`): IndexError: '
+        "list index out of range; correct that line of report.ipynb (`make notebook` opens it in "
+        "JupyterLab), then run again"
+    )
+    monkeypatch.setenv("RESULTS_DIR", str(tmp_path))
+    missing = notebook(
+        "## Task 3a: Final model",
+        ">>> from reporting import report_helpers as rh\n"
+        'task3 = rh.load_task("task3")\n'
+        'ok = claim(True, "3a: fine")',
+    )
+    with pytest.raises(build_report.ReportError) as error:
+        build_report.execute(missing, outputs.REPO)
+    assert str(error.value).startswith(
+        'report.ipynb, the code cell under "Task 3a: Final model", line 2 '
+        '(`task3 = rh.load_task("task3")`): '
+        f"{tmp_path / 'task3.json'} is missing; run `make figures` (or `python task3.py`) first"
+    )
+
+
+def test_a_syntax_error_names_the_heading_and_the_line() -> None:
+    nb = notebook(
+        "## Task 3b: Loss during training",
+        ">>> blocks = [1, 2]\nfirst = blocks[0]]\nt3b_falls = claim(True, '3b: falls')",
+        "Then {eval}`first`.",
+    )
+    with pytest.raises(build_report.ReportError) as error:
+        build_report.execute(nb, outputs.REPO)
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(
+        'report.ipynb, the code cell under "Task 3b: Loss during training", line 2 '
+        "(`first = blocks[0]]`): SyntaxError: unmatched ']'; correct that line of report.ipynb"
+    )
+
+
+def test_an_unavailable_value_refuses_every_use() -> None:
+    """What is computed from a quantity that cannot be computed cannot be computed either: it
+    is never true, equal, ordered, a number, iterable or formatted."""
+    missing = claims.Unavailable("first", "no block")
+    uses = [bool, float, int, len, iter, lambda x: x == 1, lambda x: x < 1, lambda x: f"{x:.2f}"]
+    for use in uses:
+        with pytest.raises(rh.NotComputableError, match="first cannot be computed"):
+            use(missing)
+    assert missing[0] is missing  # so that {eval}`values[0]` shows why
+    assert "first" in missing._repr_markdown_() and "no block" in repr(missing)
+
+
+def test_a_short_run_has_too_few_blocks_and_says_so() -> None:
+    history = {"epoch": [0.2, 0.4, 0.6], "step": [1, 2, 3]}
+    history |= {k: [1.0, 1.0, 1.0] for k in ("train_loss", "val_loss")}
+    history |= {k: [0.5, 0.5, 0.5] for k in ("train_accuracy", "val_accuracy")}
+    run = rh.RunRecord(
+        {"name": "early_stopping", "steps": 3, "steps_per_epoch": 5, "history": history},
+        "task3",
+        outputs.results_dir() / "task3.json",
+    )
+    assert len(rh.epoch_blocks(run, 0.2)) == 3
+    assert rh.epoch_blocks(run, 1.0, whole_only=True, at_least=0) == []
+    with pytest.raises(rh.NotComputableError) as error:
+        rh.epoch_blocks(run, 1.0, whole_only=True, at_least=2)
+    assert str(error.value) == (
+        "run early_stopping trained 0.6 epochs: 0 whole blocks of 1 epoch, fewer than the 2 needed"
+    )
+    with pytest.raises(rh.NotComputableError, match="no validation point after its first epoch"):
+        rh.highest_validation_losses(run, 3)
+    with pytest.raises(rh.NotComputableError, match="before epoch 1"):
+        rh.first_point_from(run, 1)
 
 
 def test_one_seed_has_no_spread() -> None:
