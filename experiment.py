@@ -10,7 +10,10 @@ stopping stopped, those final numbers, and the trainer's history.
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from dataloaders import Splits
+from logistic_regression import safe_log
 from softmax_regression import SoftmaxModel
 from trainer import EARLY_STOPPING_PATIENCE, BaseTrainer, evaluate
 
@@ -89,14 +92,28 @@ def record_run(
     # one value per validation point).
     for split in ("train", "val", "test"):
         if split == "test" and not evaluate_test:
-            record["test_loss"] = record["test_accuracy"] = None
+            record["test_loss"] = record["test_accuracy"] = record["test_loss_se"] = None
             continue
         X, Y = getattr(data, f"X_{split}"), getattr(data, f"Y_{split}")
         final_loss, final_accuracy = evaluate(trainer.model, X, Y)
         record[f"{split}_loss"], record[f"{split}_accuracy"] = final_loss, final_accuracy
+        record[f"{split}_loss_se"] = loss_standard_error(Y, trainer.model.forward(X))
     record["seconds"] = round(trainer.seconds, 3)
     record["history"] = trainer.history  # the curves: a list per key (trainer.History)
     return Run(record, trainer.model)
+
+
+def loss_standard_error(targets: np.ndarray, outputs: np.ndarray) -> float:
+    """The standard error of a mean cross-entropy: the standard deviation of the examples'
+    own losses over the square root of their number (the report's noise rule for losses).
+
+    targets, outputs: [N, 1] (binary, output = P(target 1)) or [N, K] (one-hot, probabilities).
+    """
+    if outputs.shape[1] == 1:
+        losses = -(targets * safe_log(outputs) + (1 - targets) * safe_log(1 - outputs))
+    else:
+        losses = -np.sum(targets * safe_log(outputs), axis=1)
+    return float(np.std(losses, ddof=1) / np.sqrt(len(losses)))
 
 
 def train_softmax(

@@ -187,13 +187,22 @@ def plot_loss(ax: plt.Axes, run: Run) -> None:
     log_axis(ax)
 
 
-def plot_accuracy(ax: plt.Axes, run: Run) -> None:
-    """Training and validation accuracy at each validation point, on a logit scale."""
+def plot_accuracy(ax: plt.Axes, run: Run, from_epoch: float | None = None) -> None:
+    """Training and validation accuracy at each validation point, on a logit scale; with
+    `from_epoch`, only the points from that epoch on, on a linear scale (a zoom on the late,
+    small changes that the first steps' rise would squeeze into a thin strip)."""
     history = run.record["history"]
-    ax.plot(history["step"], history["train_accuracy"], **WHOLE_TRAINING)
-    ax.plot(history["step"], history["val_accuracy"], **WHOLE_VALIDATION)
-    ax.set(xlabel=STEP_LABEL, ylabel="accuracy (logit scale)")
-    logit_axis(ax)
+    shown = [
+        i for i, epoch in enumerate(history["epoch"]) if from_epoch is None or epoch >= from_epoch
+    ]
+    steps = [history["step"][i] for i in shown]
+    for key, style in (("train_accuracy", WHOLE_TRAINING), ("val_accuracy", WHOLE_VALIDATION)):
+        ax.plot(steps, [history[key][i] for i in shown], **style)
+    if from_epoch is None:
+        ax.set(xlabel=STEP_LABEL, ylabel="accuracy (logit scale)")
+        logit_axis(ax)
+    else:
+        ax.set(xlabel=STEP_LABEL, ylabel="accuracy")
 
 
 def mark_stop(ax: plt.Axes, run: Run) -> None:
@@ -215,12 +224,20 @@ def mark_stop(ax: plt.Axes, run: Run) -> None:
         )
 
 
-def loss_and_accuracy(title: str, run: Run, stopped: Run | None = None) -> plt.Figure:
+def loss_and_accuracy(
+    title: str, run: Run, stopped: Run | None = None, zoom_from_epoch: float | None = None
+) -> plt.Figure:
     """Loss (left) and accuracy (right) of ``run`` during training. With ``stopped``, a run with
-    early stopping that took the same steps, lines mark where it stopped and what it restored."""
-    fig, axes = titled_figure(title, ("Loss", "Accuracy"))
+    early stopping that took the same steps, lines mark where it stopped and what it restored.
+    With ``zoom_from_epoch``, a third panel shows the accuracies from that epoch on."""
+    panels = ["Loss", "Accuracy"]
+    if zoom_from_epoch is not None:
+        panels.append(f"Accuracy from epoch {zoom_from_epoch:g} on (linear axis)")
+    fig, axes = titled_figure(title, panels)
     plot_loss(axes[0], run)
     plot_accuracy(axes[1], run)
+    if zoom_from_epoch is not None:
+        plot_accuracy(axes[2], run, from_epoch=zoom_from_epoch)
     if stopped is not None:
         for ax in axes:
             mark_stop(ax, stopped)

@@ -14,6 +14,9 @@ from dataloaders import load_full_mnist
 from experiment import SOFTMAX_DEFAULTS, Run, Settings, train_softmax
 from softmax_regression import NUM_CLASSES
 
+# Figure 3's third panel: the accuracies after the first epoch's steep rise, on a linear axis.
+ACCURACY_ZOOM_FROM_EPOCH = 1
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = utils.make_parser(__doc__, **SOFTMAX_DEFAULTS)
@@ -31,7 +34,10 @@ def main(argv: list[str] | None = None) -> None:
 def draw_figures(early: Run, full: Run, settings: Settings) -> list:
     what = f"softmax regression, lr {settings.learning_rate:g}, shuffling"
     curves_fig = plots.loss_and_accuracy(
-        f"Task 3b-c: loss and accuracy\n{what}, early stopping", early, stopped=early
+        f"Task 3b-c: loss and accuracy\n{what}, early stopping",
+        early,
+        stopped=early,
+        zoom_from_epoch=ACCURACY_ZOOM_FROM_EPOCH,
     )
     overfitting_fig = plots.plot_overfitting(
         f"Task 3d: training vs validation over {full.record['epochs']} epochs\n{what}, "

@@ -26,6 +26,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -122,10 +123,20 @@ class Text(str):
         return str(self)
 
 
-def hundredths(fraction: float, decimals: int = 2, rounding: str = ROUND_HALF_UP) -> Decimal:
+def decimal(value: float | Fraction) -> Decimal:
+    """``value`` as the decimal number it is written as (a float: its shortest repr, 0.91175) or
+    is (a fraction, exactly to 28 digits)."""
+    if isinstance(value, Fraction):
+        return Decimal(value.numerator) / Decimal(value.denominator)
+    return Decimal(repr(float(value)))
+
+
+def hundredths(
+    fraction: float | Fraction, decimals: int = 2, rounding: str = ROUND_HALF_UP
+) -> Decimal:
     """100 * `fraction` rounded to `decimals` places as a person rounds the number written: an
     accuracy of 3647 / 4000 = 0.91175 is 91.18, not the 91.17 of its binary approximation."""
-    return (Decimal(str(float(fraction))) * 100).quantize(Decimal(1).scaleb(-decimals), rounding)
+    return (decimal(fraction) * 100).quantize(Decimal(1).scaleb(-decimals), rounding)
 
 
 def percent(fraction: float, decimals: int = 2) -> str:
@@ -140,15 +151,12 @@ def percent(fraction: float, decimals: int = 2) -> str:
     return f"{shown}%"
 
 
-def points(fraction: float) -> str:
-    """A difference of accuracies in percentage points: ``0.0213`` -> ``2.13``."""
-    return f"{hundredths(fraction)}"
-
-
-def points_between(low: float, high: float) -> str:
-    """How many points ``percent(high)`` lies above ``percent(low)``, as the reader would
-    subtract them: the gains of a sentence then add up to its totals."""
-    return f"{hundredths(high) - hundredths(low)}"
+def points(value: float | Fraction | Difference) -> str:
+    """Accuracy points: a difference of accuracies (its size), or a threshold or SE, in
+    percentage points, rounded once: ``0.0213`` -> ``2.13``."""
+    if isinstance(value, Difference):
+        value = abs(value.value)
+    return f"{hundredths(value)}"
 
 
 def standard_deviation(values: Sequence[float]) -> float:
@@ -180,9 +188,11 @@ def counted(count: int, noun: str, plural: str | None = None) -> str:
     return f"{count} {noun if count == 1 else plural or noun + 's'}"
 
 
-def loss_value(value: float) -> str:
-    """A cross-entropy value, to four decimals."""
-    return f"{value:.4f}"
+def loss_value(value: float | Difference) -> str:
+    """A cross-entropy value, or the size of a difference of two, to four decimals (half up)."""
+    if isinstance(value, Difference):
+        value = abs(value.value)
+    return f"{decimal(value).quantize(Decimal('0.0001'), ROUND_HALF_UP)}"
 
 
 def integer(value: int) -> str:
@@ -369,19 +379,20 @@ def highest_validation_losses(run: RunRecord, count: int) -> list[tuple[int, flo
 
 @dataclass(frozen=True)
 class RecurringSpike:
-    """Task 2e: the update after which the validation loss of a run without shuffling spikes.
+    """Task 2e: the update after which the losses of a run without shuffling spike.
 
     ``batch`` is the batch of the epoch (from 0) whose update the highest validation losses after
-    the first epoch follow: ``after`` of the ``peaks`` highest. ``jumps`` holds, for every
-    validation point after the first epoch that follows that update, (step, loss on the whole
-    training set, that loss at the validation points before and after it); ``period`` is the
-    number of steps between two of them.
+    the first epoch follow. ``jumps`` holds, for every validation point after the first epoch that
+    follows that update, (step, loss on the whole training set, that loss at the validation
+    points before and after it); ``train_rises`` and ``val_rises`` how far the training and the
+    validation loss rise there above the higher of their neighbours (`rises_above_neighbours`);
+    ``period`` is the number of steps between two such points.
     """
 
     batch: int
-    after: int
-    peaks: int
     jumps: list[tuple[int, float, float, float]]
+    train_rises: list[Difference]
+    val_rises: list[Difference]
     period: int
 
     def measured_jumps(self) -> list[tuple[int, float, float, float]]:
@@ -394,52 +405,124 @@ class RecurringSpike:
         return self.jumps
 
     @property
-    def first_jump(self) -> tuple[int, float, float, float]:
-        """The first of the `jumps`."""
-        return self.measured_jumps()[0]
-
-    @property
     def smallest_jump(self) -> float:
         """The smallest ratio of a jump's loss to the higher of its two neighbours'."""
         jumps = self.measured_jumps()
         return min(loss / max(before, after) for _, loss, before, after in jumps)
 
+    @property
+    def leading_val_spikes(self) -> int:
+        """How many of the first validation spikes rise beyond noise, one after the other."""
+        return next(
+            (i for i, rise in enumerate(self.val_rises) if not rise.rises), len(self.val_rises)
+        )
+
 
 def recurring_spike(run: RunRecord, peaks: int = 6) -> RecurringSpike:
-    """Where the validation loss of ``run`` spikes again and again, and what the training loss
-    does there. The point at step s follows update s, made on batch (s - 1) % steps per epoch."""
+    """Where the losses of ``run`` spike again and again: after the update on the batch that most
+    of the ``peaks`` highest validation losses after the first epoch follow. The point at step s
+    follows update s, made on batch (s - 1) % steps per epoch."""
     epoch_steps, history = run["steps_per_epoch"], run["history"]
     positions = [(step - 1) % epoch_steps for step, _ in highest_validation_losses(run, peaks)]
-    batch, losses = positions[0], history["train_loss"]
+    batch, losses = max(set(positions), key=positions.count), history["train_loss"]
     jumps = [
         (step, losses[i], losses[i - 1], losses[i + 1])
         for i, step in enumerate(history["step"][1:-1], start=1)
         if step > epoch_steps and (step - 1) % epoch_steps == batch
     ]
+    train, val = (dict(rises_above_neighbours(run, key)) for key in ("train_loss", "val_loss"))
+    steps = [step for step, *_ in jumps]
     period = math.lcm(validation_interval(run), epoch_steps)
-    return RecurringSpike(batch, positions.count(batch), len(positions), jumps, period)
+    return RecurringSpike(batch, jumps, [train[s] for s in steps], [val[s] for s in steps], period)
 
 
-def highest_batch_loss(run: RunRecord) -> float:
-    """The highest loss of a training batch of ``run`` after its first epoch."""
-    after_first_epoch = run["history"]["batch_loss"][run["steps_per_epoch"] :]
-    if not after_first_epoch:
-        raise NotComputableError(f"run {run['name']} trained no batch after its first epoch")
-    return max(after_first_epoch)
-
-
-def batch_and_training_losses(run: RunRecord) -> list[tuple[float, float]]:
-    """At each validation point of ``run`` after its first epoch: the mean loss of the training
-    batches of the epoch before it, and the loss on the whole training set there."""
-    history, epoch_steps = run["history"], run["steps_per_epoch"]
-    pairs = [
-        (statistics.fmean(history["batch_loss"][step - epoch_steps : step]), loss)
-        for step, loss in zip(history["step"], history["train_loss"], strict=True)
-        if step >= epoch_steps
+def rises_above_neighbours(run: RunRecord, key: str) -> list[tuple[int, Difference]]:
+    """Spikes of a loss curve (``key``: "train_loss" or "val_loss"): for every validation point
+    after the first epoch but the last, its step and how far the loss there lies above the
+    higher of its two neighbours, with the noise rule's threshold (the SE of the run's final
+    model on that split). A spike is a point whose difference is positive and counts."""
+    history, se = run["history"], run[f"{key}_se"]
+    values = history[key]
+    return [
+        (history["step"][i], loss_difference(values[i], se, max(values[i - 1], values[i + 1]), se))
+        for i in range(1, len(values) - 1)
+        if history["epoch"][i] > 1
     ]
-    if not pairs:
-        raise NotComputableError(f"run {run['name']} has no validation point after its first epoch")
-    return pairs
+
+
+def largest_spike(run: RunRecord, key: str) -> Difference:
+    """The spike of ``run``'s ``key`` curve that rises highest above its neighbours after the
+    first epoch (`rises_above_neighbours`)."""
+    return max((rise for _, rise in rises_above_neighbours(run, key)), key=lambda d: d.value)
+
+
+def rms_ratio(run: RunRecord, other: RunRecord) -> float:
+    """How many times larger the root mean square of ``run``'s weights is than ``other``'s
+    (the same number of weights): the square root of the ratio of their squared norms."""
+    return math.sqrt(run["weight_norm"] / other["weight_norm"])
+
+
+def first_epoch_swings(run: RunRecord) -> tuple[int, float, int]:
+    """The validation loss of ``run`` in its first epoch: the step and value of its highest
+    point, and how many times it more than doubled from one validation point to the next."""
+    history = run["history"]
+    inside = [i for i, epoch in enumerate(history["epoch"]) if epoch <= 1]
+    losses = [history["val_loss"][i] for i in inside]
+    peak = max(inside, key=lambda i: history["val_loss"][i])
+    doublings = sum(b > 2 * a for a, b in pairwise(losses))
+    return history["step"][peak], history["val_loss"][peak], doublings
+
+
+def settled_from(run: RunRecord) -> tuple[int, Difference]:
+    """The first validation point of ``run`` from which its validation loss stays within noise
+    to the end of the run: its step, and the range of the losses from there (`loss_range`)."""
+    history = run["history"]
+    losses, se = history["val_loss"], run["val_loss_se"]
+    first = next(i for i in range(len(losses)) if not loss_range(losses[i:], se).counts)
+    return history["step"][first], loss_range(losses[first:], se)
+
+
+def loss_sd(run: RunRecord, split: str) -> float:
+    """The standard deviation of the images' own losses on ``split``: the SE of the mean loss
+    times the square root of the number of images (the noise rule's s)."""
+    return run[f"{split}_loss_se"] * math.sqrt(run["split_sizes"][split])
+
+
+def highest_batch_each_epoch(run: RunRecord) -> list[int]:
+    """For each whole epoch of ``run``, the position (from 0) of its batch with the highest loss
+    (measured before that batch's update)."""
+    epoch_steps, losses = run["steps_per_epoch"], run["history"]["batch_loss"]
+    epochs_done = len(losses) // epoch_steps
+    epochs_losses = [losses[e * epoch_steps : (e + 1) * epoch_steps] for e in range(epochs_done)]
+    return [max(range(epoch_steps), key=lambda i: batch[i]) for batch in epochs_losses]
+
+
+def epoch_correlation_se(run: RunRecord) -> float:
+    """The standard error of `epoch_correlation` near 0: 1/sqrt(the number of pairs), one pair
+    per batch from the second epoch to the last whole one but one."""
+    epochs_done = len(run["history"]["batch_loss"]) // run["steps_per_epoch"]
+    return 1 / math.sqrt((epochs_done - 2) * run["steps_per_epoch"])
+
+
+def accuracy_gaps_from(reference: RunRecord, run: RunRecord, epoch: float) -> list[float]:
+    """The validation accuracy of ``reference`` minus that of ``run`` at every validation point
+    both reached, from ``epoch`` epochs of training on."""
+    ours, theirs = reference["history"], run["history"]
+    shared = min(len(ours["step"]), len(theirs["step"]))
+    return [
+        ours["val_accuracy"][i] - theirs["val_accuracy"][i]
+        for i in range(shared)
+        if ours["epoch"][i] >= epoch
+    ]
+
+
+def score_at_restored_step(
+    reference: RunRecord, run: RunRecord, images: int
+) -> tuple[float, Difference]:
+    """``reference``'s validation accuracy at the step whose weights ``run`` restored (its last
+    validation point up to it), and that accuracy minus ``run``'s, on ``images`` images."""
+    accuracy = validation_accuracy_at(reference, run["best_step"])
+    return accuracy, accuracy_difference(accuracy, images, run["val_accuracy"], images)
 
 
 def first_point_from(run: RunRecord, epoch: float) -> int:
@@ -487,41 +570,76 @@ def epoch_correlation(run: RunRecord) -> float:
     return correlation
 
 
-def accuracy_gaps(run: RunRecord, reference: RunRecord) -> list[float]:
-    """The validation accuracy of ``reference`` minus that of ``run`` at every validation point
-    after the first that both reached (after one update a penalty has hardly acted yet)."""
-    shared = min(len(run["history"]["step"]), len(reference["history"]["step"]))
-    if shared < 2:
-        raise NotComputableError(
-            f"run {run['name']} or {reference['name']} was validated only once"
-        )
-    ours, theirs = reference["history"]["val_accuracy"], run["history"]["val_accuracy"]
-    return [ours[i] - theirs[i] for i in range(1, shared)]
+# ---------------------------------------------------------------- the noise rule
+# One helper per rule, and every sentence of the report uses them (tests/test_report.py checks
+# that the notebook computes no standard error, threshold or difference of its own):
+# `accuracy_se` and a run's "<split>_loss_se" give the SE of one measurement; `accuracy_difference`
+# and `loss_difference` give a - b with its noise threshold, twice the SE of the difference,
+# 2 sqrt(SE_a^2 + SE_b^2); and differences are rounded once, from the exact values (`points`,
+# `loss_value`).
 
 
-def standard_error(accuracy: float, images: int) -> float:
-    """Standard error of an accuracy measured on ``images`` independent images."""
+def accuracy_se(accuracy: float, images: int) -> float:
+    """sqrt(p (1 - p) / n): the standard error of an accuracy p measured on n images."""
     return math.sqrt(accuracy * (1 - accuracy) / images)
 
 
-def difference_se(accuracy: float, images: int) -> float:
-    """Standard error of the difference of two accuracies near ``accuracy``, each measured on
-    ``images`` images: sqrt(2) standard errors. For two models scored on the same images it
-    overstates the noise (their errors are correlated), which keeps the rule on the safe side."""
-    return math.sqrt(2) * standard_error(accuracy, images)
+def exact(accuracy: float, images: int) -> Fraction | float:
+    """An accuracy as the exact fraction correct/images it is, where it is one (a final
+    accuracy: 3647/4000), so that a difference rounds as the fractions do; else unchanged (a
+    mean over validation points)."""
+    correct = round(accuracy * images)
+    return Fraction(correct, images) if abs(correct / images - accuracy) < 1e-12 else accuracy
 
 
-def beyond_noise_between(accuracy: float, images: int, other: float, other_images: int) -> bool:
-    """The noise rule for accuracies measured on different sets (training and validation):
-    a finding only beyond twice sqrt(SE1^2 + SE2^2)."""
-    noise = math.hypot(standard_error(accuracy, images), standard_error(other, other_images))
-    return abs(accuracy - other) > 2 * noise
+@dataclass(frozen=True)
+class Difference:
+    """a - b and the noise rule's threshold for it, twice the SE of the difference."""
+
+    value: Fraction | float
+    threshold: float
+
+    @property
+    def counts(self) -> bool:
+        """Whether the difference is a finding: beyond the threshold."""
+        return abs(self.value) > self.threshold
+
+    @property
+    def rises(self) -> bool:
+        """Whether a is higher than b by a finding."""
+        return self.counts and self.value > 0
 
 
-def beyond_noise(accuracy: float, other: float, images: int) -> bool:
-    """The report's noise rule: two accuracies on ``images`` images differ by a finding only if
-    they differ by more than twice the standard error of the difference."""
-    return abs(accuracy - other) > 2 * difference_se(max(accuracy, other), images)
+def accuracy_difference(a: float, a_images: int, b: float, b_images: int) -> Difference:
+    """Accuracy a (on a_images) minus accuracy b (on b_images), with its threshold."""
+    threshold = 2 * math.hypot(accuracy_se(a, a_images), accuracy_se(b, b_images))
+    return Difference(exact(a, a_images) - exact(b, b_images), threshold)
+
+
+def loss_difference(a: float, a_se: float, b: float, b_se: float) -> Difference:
+    """Loss a minus loss b, whose standard errors are a_se and b_se, with its threshold."""
+    return Difference(a - b, 2 * math.hypot(a_se, b_se))
+
+
+def split_difference(a: RunRecord, b: RunRecord, split: str, images: int) -> Difference:
+    """The accuracy of run ``a`` on ``split`` ("train", "val" or "test") minus that of run
+    ``b``, both measured on the same ``images`` images."""
+    key = f"{split}_accuracy"
+    return accuracy_difference(a[key], images, b[key], images)
+
+
+def largest_rise(losses: Sequence[float], se: float) -> Difference:
+    """The largest amount by which a later value of ``losses`` (e.g. block means of a curve,
+    each with the standard error ``se``) lies above an earlier one, with its threshold: a curve
+    that never rises beyond noise has a largest rise that does not count or is negative."""
+    rises = [b - a for i, a in enumerate(losses) for b in losses[i + 1 :]]
+    return loss_difference(max(rises), se, 0.0, se)
+
+
+def loss_range(losses: Sequence[float], se: float) -> Difference:
+    """The highest minus the lowest of ``losses`` (each with the standard error ``se``): the
+    values lie within noise of each other if it does not count."""
+    return loss_difference(max(losses), se, min(losses), se)
 
 
 def split_by_noise(
@@ -529,15 +647,14 @@ def split_by_noise(
 ) -> tuple[list[RunRecord], list[RunRecord]]:
     """The ``runs`` whose validation accuracy lies within noise of ``reference``'s, and those
     beyond it."""
-    beyond = [r for r in runs if beyond_noise(reference["val_accuracy"], r["val_accuracy"], images)]
+    beyond = [r for r in runs if split_difference(reference, r, "val", images).counts]
     return [r for r in runs if r not in beyond], beyond
 
 
 def rises_beyond_noise(runs: Sequence[RunRecord], images: int) -> bool:
     """Whether any run scores higher than the one before it, beyond noise (validation)."""
     return any(
-        b["val_accuracy"] > a["val_accuracy"]
-        and beyond_noise(a["val_accuracy"], b["val_accuracy"], images)
+        (rise := split_difference(b, a, "val", images)).counts and rise.value > 0
         for a, b in pairwise(runs)
     )
 

@@ -76,14 +76,33 @@ def test_percentages_round_as_a_person_rounds_them(fraction: float, shown: str) 
     assert rh.percent(fraction) == shown
 
 
-def test_gains_between_shown_percentages_add_up() -> None:
-    start, middle, end = 0.2953, 0.84575, 0.91175
-    first, rest = rh.points_between(start, middle), rh.points_between(middle, end)
-    assert float(first) + float(rest) == pytest.approx(float(rh.percent(end)[:-1]) - 29.53)
-    assert rest == "6.60"
+def test_a_difference_is_rounded_once_from_the_exact_accuracies() -> None:
+    """18408/20000 - 3647/4000 is 0.00865 exactly: 0.87 points, though the difference of the
+    binary values is just below (and the difference of the shown 92.04 and 91.18 is 0.86)."""
+    difference = rh.accuracy_difference(0.9204, 20000, 0.91175, 4000)
+    assert rh.points(difference) == "0.87"
+    assert rh.points(rh.accuracy_difference(0.91175, 4000, 0.9204, 20000)) == "0.87"
 
 
-# ---------------------------------------------------------------- results of another shape
+def test_the_noise_threshold_is_twice_the_se_of_the_difference() -> None:
+    a, b = rh.accuracy_se(0.9789, 2042), rh.accuracy_se(0.976, 2042)
+    difference = rh.accuracy_difference(0.9789, 2042, 0.976, 2042)
+    assert difference.threshold == pytest.approx(2 * math.sqrt(a**2 + b**2))
+    assert not difference.counts
+    assert rh.accuracy_difference(0.92, 4000, 0.88, 4000).counts
+    losses = rh.loss_difference(0.3, 0.01, 0.25, 0.02)
+    assert losses.threshold == pytest.approx(2 * math.sqrt(0.01**2 + 0.02**2))
+    assert losses.counts and rh.loss_value(losses) == "0.0500"
+
+
+def test_spikes_are_measured_against_both_neighbours_after_the_first_epoch() -> None:
+    history = {"step": [1, 2, 3, 4, 5, 6], "epoch": [0.5, 1.0, 1.5, 2.0, 2.5, 3.0],
+               "val_loss": [9.0, 0.2, 0.5, 0.21, 0.2, 0.19]}  # fmt: skip
+    run = {"history": history, "val_loss_se": 0.01}
+    rises = dict(rh.rises_above_neighbours(run, "val_loss"))
+    assert sorted(rises) == [3, 4, 5]  # after epoch 1, not the last point
+    assert rises[3].value == pytest.approx(0.29) and rises[3].counts
+    assert rises[5].value < 0
 
 
 def notebook(*cells: str) -> nbformat.NotebookNode:

@@ -177,6 +177,27 @@ def test_every_statement_is_a_claim_marked_in_the_sentence_below_it() -> None:
     assert checked >= 40
 
 
+# The noise rule and the rounding are each computed in one place (report_helpers): the
+# notebook's cells take standard errors, thresholds and differences from there.
+OWN_NOISE = {"sqrt", "hypot", "standard_error", "difference_se", "points_between"}
+FORMATTERS = {"points", "percent", "loss_value"}
+
+
+def test_every_sentence_takes_its_noise_and_differences_from_the_helpers() -> None:
+    """No cell computes a standard error, a threshold or a difference of its own: a number
+    formatted for the text is never a subtraction written in the cell."""
+    notebook = build_report.read_report()
+    for cell in (c for c in notebook.cells if c.cell_type == "code"):
+        for node in ast.walk(ast.parse(cell.source)):
+            name = getattr(node, "attr", None) or getattr(node, "id", None)
+            assert name not in OWN_NOISE, f"{name} in: {cell.source[:200]}"
+            called = isinstance(node, ast.Call) and getattr(node.func, "id", None) in FORMATTERS
+            if called:
+                inside = [n for arg in node.args for n in ast.walk(arg)]
+                subtractions = [n for n in inside if isinstance(n, ast.BinOp)]
+                assert not any(isinstance(n.op, ast.Sub) for n in subtractions), ast.unparse(node)
+
+
 def test_statements_that_do_not_hold_are_listed_at_the_top_and_marked(
     executed: nbformat.NotebookNode,
 ) -> None:
