@@ -130,9 +130,9 @@ def nbconvert_config() -> Config:
 
 def test_the_set_up_puts_the_exports_into_the_environments_jupyter_configuration() -> None:
     # The project is installed in editable mode from this folder (requirements.txt: -e .).
-    installed = json.loads(
-        importlib.metadata.distribution("mnist-from-scratch").read_text("direct_url.json") or "{}"
-    )
+    files = importlib.metadata.distribution("mnist-from-scratch").files or []
+    direct_url = next((f for f in files if f.name == "direct_url.json"), None)
+    installed = json.loads(direct_url.read_text(encoding="utf-8") if direct_url else "{}")
     assert installed.get("dir_info", {}).get("editable"), installed
     folder = Path(url2pathname(urlparse(installed["url"]).path))
     assert folder.resolve() == outputs.REPO.resolve(), (
@@ -256,7 +256,9 @@ def server(
     # Every cell rendered, not only those in view, so that the whole text can be read.
     tracker = config / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
     tracker.mkdir(parents=True)
-    (tracker / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}', "utf-8")
+    (tracker / "tracker.jupyterlab-settings").write_text(
+        '{"windowingMode": "none"}', encoding="utf-8"
+    )
     env = {
         **os.environ,
         "FIGURES_DIR": str(figures),
