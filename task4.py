@@ -23,6 +23,25 @@ def weight_norm(w: np.ndarray) -> float:
     return float(np.sum(w.astype(np.float64) ** 2))
 
 
+def template_correlations(w: np.ndarray, X: np.ndarray, Y: np.ndarray) -> list[float | None]:
+    """For each digit k, the correlation over the pixels between its weights and its template,
+    the mean training image of digit k minus the mean of all training images: where report.ipynb
+    (Task 4b) shows a strong penalty pulls the weights. None where it is undefined (no image of
+    the digit, or weights that are all equal)."""
+    pixels = X[:, :IMAGE_PIXELS].astype(np.float64)  # without the bias input
+    mean_image = pixels.mean(axis=0)
+    correlations = []
+    for digit in range(Y.shape[1]):
+        of_digit = pixels[Y[:, digit] == 1]
+        weights = w[:IMAGE_PIXELS, digit].astype(np.float64)
+        if len(of_digit) == 0 or weights.std() == 0:
+            correlations.append(None)
+            continue
+        template = of_digit.mean(axis=0) - mean_image
+        correlations.append(float(np.corrcoef(weights, template)[0, 1]))
+    return correlations
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = utils.make_parser(__doc__, **SOFTMAX_DEFAULTS)  # as Task 3
     args = parser.parse_args(argv)
@@ -34,6 +53,9 @@ def main(argv: list[str] | None = None) -> None:
         name = f"lambda_{l2_lambda:g}"
         run = train_softmax(name, data, settings, l2_reg_lambda=l2_lambda, patience=args.patience)
         run.record["weight_norm"] = weight_norm(run.model.w)
+        run.record["template_correlation"] = template_correlations(
+            run.model.w, data.X_train, data.Y_train
+        )
         runs[l2_lambda] = run
     utils.finish("task4", folders, draw_figures(runs), list(runs.values()), args)
 
@@ -124,9 +146,7 @@ def plot_validation_accuracy(runs: dict[float, Run]) -> plt.Figure:
 
 def plot_weight_norms(runs: dict[float, Run]) -> plt.Figure:
     """sum(w^2) against lambda, both on log axes, with lambda = 0 as a horizontal line."""
-    fig, (ax,) = plots.titled_figure(
-        "Task 4e: squared L2 norm of the weights\n(biases included) per λ", height=2.6
-    )
+    fig, (ax,) = plots.titled_figure("Task 4e: squared L2 norm of the weights per λ", height=2.1)
     positive = sorted(l2_lambda for l2_lambda in runs if l2_lambda > 0)
     norms = [runs[l2_lambda].record["weight_norm"] for l2_lambda in positive]
     ax.plot(positive, norms, marker="o", label="λ > 0")

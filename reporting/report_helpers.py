@@ -195,6 +195,16 @@ def loss_value(value: float | Difference) -> str:
     return f"{decimal(value).quantize(Decimal('0.0001'), ROUND_HALF_UP)}"
 
 
+def span(low: float, high: float, digits: int = 3) -> str:
+    """A range of values for the text: "0.68 to 0.84"."""
+    return f"{number(low, digits)} to {number(high, digits)}"
+
+
+def share(count: int, total: int) -> str:
+    """How many of ``total`` items: "all 114" or "97 of the 114"."""
+    return f"all {total}" if count == total else f"{count} of the {total}"
+
+
 def integer(value: int) -> str:
     """A count or a step number, with thousands separators: ``6355`` -> ``6,355``."""
     return f"{value:,}"
@@ -504,25 +514,28 @@ def epoch_correlation_se(run: RunRecord) -> float:
     return 1 / math.sqrt((epochs_done - 2) * run["steps_per_epoch"])
 
 
-def accuracy_gaps_from(reference: RunRecord, run: RunRecord, epoch: float) -> list[float]:
-    """The validation accuracy of ``reference`` minus that of ``run`` at every validation point
-    both reached, from ``epoch`` epochs of training on."""
+def accuracy_differences_from(
+    reference: RunRecord, run: RunRecord, epoch: float, images: int
+) -> list[Difference]:
+    """The validation accuracy of ``reference`` minus that of ``run`` (on ``images`` images) at
+    every validation point both reached, from ``epoch`` epochs of training on."""
     ours, theirs = reference["history"], run["history"]
     shared = min(len(ours["step"]), len(theirs["step"]))
     return [
-        ours["val_accuracy"][i] - theirs["val_accuracy"][i]
+        accuracy_difference(ours["val_accuracy"][i], images, theirs["val_accuracy"][i], images)
         for i in range(shared)
         if ours["epoch"][i] >= epoch
     ]
 
 
 def score_at_restored_step(
-    reference: RunRecord, run: RunRecord, images: int
+    reference: RunRecord, run: RunRecord, split: str, images: int
 ) -> tuple[float, Difference]:
-    """``reference``'s validation accuracy at the step whose weights ``run`` restored (its last
-    validation point up to it), and that accuracy minus ``run``'s, on ``images`` images."""
-    accuracy = validation_accuracy_at(reference, run["best_step"])
-    return accuracy, accuracy_difference(accuracy, images, run["val_accuracy"], images)
+    """``reference``'s accuracy on ``split`` ("train" or "val") at the step whose weights ``run``
+    restored (its last validation point up to it), and that accuracy minus ``run``'s, on
+    ``images`` images."""
+    accuracy = accuracy_at(reference, run["best_step"], split)
+    return accuracy, accuracy_difference(accuracy, images, run[f"{split}_accuracy"], images)
 
 
 def first_point_from(run: RunRecord, epoch: float) -> int:
@@ -537,14 +550,25 @@ def first_point_from(run: RunRecord, epoch: float) -> int:
     return reached[0]
 
 
-def validation_accuracy_at(run: RunRecord, step: int) -> float:
-    """The validation accuracy of ``run`` at its last validation point up to ``step``."""
+def accuracy_at(run: RunRecord, step: int, split: str) -> float:
+    """The accuracy of ``run`` on ``split`` ("train" or "val", the whole set) at its last
+    validation point up to ``step``."""
     history = run["history"]
     before = [i for i, at in enumerate(history["step"]) if at <= step]
     if not before:
         raise NotComputableError(f"run {run['name']} has no validation point up to step {step}")
-    last = before[-1]
-    return history["val_accuracy"][last]
+    return history[f"{split}_accuracy"][before[-1]]
+
+
+def template_correlation_range(run: RunRecord) -> tuple[float, float]:
+    """The smallest and the largest, over the digits, of the correlation between ``run``'s
+    weights for a digit and that digit's template (task4.template_correlations)."""
+    correlations = run["template_correlation"]
+    if any(c is None for c in correlations):
+        raise NotComputableError(
+            f"run {run['name']} has a digit without training images or with equal weights"
+        )
+    return min(correlations), max(correlations)
 
 
 def epoch_correlation(run: RunRecord) -> float:
@@ -640,6 +664,12 @@ def loss_range(losses: Sequence[float], se: float) -> Difference:
     """The highest minus the lowest of ``losses`` (each with the standard error ``se``): the
     values lie within noise of each other if it does not count."""
     return loss_difference(max(losses), se, min(losses), se)
+
+
+def accuracy_range(accuracies: Sequence[float], images: int) -> Difference:
+    """The highest minus the lowest of ``accuracies`` (each on ``images`` images): the values
+    lie within noise of each other if it does not count."""
+    return accuracy_difference(max(accuracies), images, min(accuracies), images)
 
 
 def split_by_noise(

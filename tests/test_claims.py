@@ -105,6 +105,52 @@ def test_spikes_are_measured_against_both_neighbours_after_the_first_epoch() -> 
     assert rises[5].value < 0
 
 
+def run_record(**entries: object) -> rh.RunRecord:
+    return rh.RunRecord({"name": "a_run", **entries}, "task4", Path("results/task4.json"))
+
+
+def test_scores_after_as_many_steps_compare_the_reference_at_the_restored_step() -> None:
+    """lambda = 0 at the last validation point up to the step whose weights a run restored,
+    on the training and on the validation images, against that run's restored scores."""
+    history = {"step": [1, 4, 7], "train_accuracy": [0.5, 0.8, 0.9],
+               "val_accuracy": [0.4, 0.7, 0.85]}  # fmt: skip
+    reference = run_record(history=history)
+    run = run_record(best_step=6, train_accuracy=0.6, val_accuracy=0.55)
+    train_then, train_drop = rh.score_at_restored_step(reference, run, "train", 20000)
+    val_then, val_drop = rh.score_at_restored_step(reference, run, "val", 4000)
+    assert (train_then, val_then) == (0.8, 0.7)
+    assert rh.points(train_drop) == "20.00" and rh.points(val_drop) == "15.00"
+    assert train_drop.rises and val_drop.rises
+    with pytest.raises(rh.NotComputableError, match="no validation point up to step 0"):
+        rh.score_at_restored_step(reference, run_record(best_step=0, val_accuracy=0.5), "val", 9)
+
+
+def test_curves_are_compared_point_by_point_against_the_noise() -> None:
+    reference = run_record(
+        history={"step": [1, 2, 3], "epoch": [1, 2, 3], "val_accuracy": [0.5, 0.9, 0.9]}
+    )
+    other = run_record(history={"step": [1, 2], "epoch": [1, 2], "val_accuracy": [0.6, 0.8]})
+    gaps = rh.accuracy_differences_from(reference, other, 2, 4000)
+    assert len(gaps) == 1 and rh.points(gaps[0]) == "10.00" and gaps[0].counts
+    assert not rh.accuracy_differences_from(reference, other, 2, 10)[0].counts
+    assert rh.share(3, 3) == "all 3" and rh.share(2, 3) == "2 of the 3"
+
+
+def test_a_range_of_accuracies_is_within_noise_only_if_its_extremes_are() -> None:
+    assert not rh.accuracy_range([0.965, 0.9641, 0.9652], 829).counts
+    assert rh.accuracy_range([0.90, 0.95, 0.93], 4000).value == pytest.approx(0.05)
+    assert rh.span(0.6771, 0.8424, 2) == "0.68 to 0.84"
+
+
+def test_template_correlations_need_every_digit() -> None:
+    assert rh.template_correlation_range(run_record(template_correlation=[0.9, 0.99])) == (
+        0.9,
+        0.99,
+    )
+    with pytest.raises(rh.NotComputableError, match="a_run has a digit without training images"):
+        rh.template_correlation_range(run_record(template_correlation=[0.9, None]))
+
+
 def notebook(*cells: str) -> nbformat.NotebookNode:
     """A notebook of Markdown cells, and of code cells for sources starting with '>>> ', whose
     first cell makes the statements' Claims, as report.ipynb's does."""

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import task2
@@ -85,7 +86,7 @@ def test_quick_run_writes_figures_and_results(task: str, quick_runs: tuple[Path,
         if task != "task2":
             assert "l2_lambda" in run
         if task == "task4":
-            assert run["weight_norm"] > 0
+            assert run["weight_norm"] > 0 and len(run["template_correlation"]) == 10
     for name in figure_names:
         assert (figures / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(figures.glob(".*")) and not list(figures.parent.glob("*.png"))
@@ -95,6 +96,24 @@ def test_task4_weight_norm_falls_as_lambda_grows(quick_runs: tuple[Path, Path]) 
     runs = read_quick_run("task4", quick_runs)["runs"]
     norms = [run["weight_norm"] for run in runs]
     assert norms == sorted(norms, reverse=True)
+
+
+def test_template_correlations_compare_each_digits_weights_with_its_mean_image() -> None:
+    """Weights equal to a digit's template correlate by 1, their negative by -1; a digit
+    without images, or weights that are all equal, have no correlation."""
+    rng = np.random.default_rng(0)
+    images = np.hstack([rng.random((6, task4.IMAGE_PIXELS)), np.ones((6, 1))])  # bias input
+    targets = np.eye(3)[[0, 0, 1, 1, 1, 0]]  # no image of digit 2
+    templates = [images[targets[:, k] == 1, :-1].mean(axis=0) - images[:, :-1].mean(axis=0)
+                 for k in range(2)]  # fmt: skip
+    weights = np.zeros((task4.IMAGE_PIXELS + 1, 3))
+    weights[:-1, 0], weights[:-1, 1] = 3 * templates[0], -templates[1]
+    weights[-1] = 5.0  # the bias weights play no part
+    correlations = task4.template_correlations(weights, images, targets)
+    assert correlations[:2] == [pytest.approx(1), pytest.approx(-1)]
+    assert correlations[2] is None
+    constant = task4.template_correlations(np.ones_like(weights), images, targets)
+    assert constant == [None, None, None]
 
 
 def test_same_seed_gives_identical_results(mnist_dir: Path, output_dirs) -> None:
