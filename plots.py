@@ -245,22 +245,28 @@ def loss_and_accuracy(
     return fig
 
 
-# compare_validation's colours: the first run in the validation colour of the other figures (it
-# is their validation curve), the others in colours no other curve of a validation set uses.
+# compare_runs' colours name the runs, the panels the sets: the first run in the validation colour
+# of the other figures (Figure 2's first run is theirs), the others in colours no other figure uses.
 COMPARISON_COLOURS = ("C1", "C4", "C2", "C5")
 
+# compare_runs' panels: what each shows, its title and its scale.
+COMPARED = (
+    ("val_loss", "Validation loss", "cross-entropy loss (log scale)"),
+    ("train_loss", "Training loss (whole set)", "cross-entropy loss (log scale)"),
+    ("val_accuracy", "Validation accuracy", "accuracy (logit scale)"),
+)
 
-def compare_validation(title: str, runs: dict[str, Run]) -> plt.Figure:
-    """Validation loss and accuracy of several runs, side by side, one line per run."""
-    fig, (loss_ax, accuracy_ax) = titled_figure(title, ("Validation loss", "Validation accuracy"))
-    for (label, run), colour in zip(runs.items(), COMPARISON_COLOURS, strict=False):
-        history = run.record["history"]
-        loss_ax.plot(history["step"], history["val_loss"], color=colour, label=label)
-        accuracy_ax.plot(history["step"], history["val_accuracy"], color=colour, label=label)
-    loss_ax.set(xlabel=STEP_LABEL, ylabel="cross-entropy loss (log scale)")
-    accuracy_ax.set(xlabel=STEP_LABEL, ylabel="accuracy (logit scale)")
-    log_axis(loss_ax)
-    logit_axis(accuracy_ax)
+
+def compare_runs(title: str, runs: dict[str, Run]) -> plt.Figure:
+    """The validation loss, the loss on the whole training set and the validation accuracy of
+    several runs, side by side, one line per run."""
+    fig, axes = titled_figure(title, [panel for _, panel, _ in COMPARED])
+    for ax, (key, _, label) in zip(axes, COMPARED, strict=True):
+        for (name, run), colour in zip(runs.items(), COMPARISON_COLOURS, strict=False):
+            history = run.record["history"]
+            ax.plot(history["step"], history[key], color=colour, label=name)
+        ax.set(xlabel=STEP_LABEL, ylabel=label)
+        (logit_axis if key.endswith("accuracy") else log_axis)(ax)
     legend_below(fig, columns=len(runs))
     return fig
 

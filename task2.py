@@ -62,8 +62,8 @@ def draw_figures(plain: Run, early: Run, shuffled: Run, settings: Settings) -> l
         plain,
         stopped=early,
     )
-    shuffle_fig = plots.compare_validation(
-        f"Task 2e: validation curves with and without shuffling\n{model}",
+    shuffle_fig = plots.compare_runs(
+        f"Task 2e: losses and accuracy with and without shuffling\n{model}",
         {"without shuffling": plain, "with shuffling": shuffled},
     )
     return [(curves_fig, "task2b_curves.png"), (shuffle_fig, "task2e_shuffle.png")]

@@ -67,7 +67,7 @@ def single_loss() -> plt.Figure:
 FIGURES = {
     "loss and accuracy": loss_and_accuracy,
     "one panel": single_loss,
-    "comparison": lambda: plots.compare_validation(
+    "comparison": lambda: plots.compare_runs(
         "Comparison", {"a": fake_run(), "b": fake_run(seed=1)}
     ),
     "overfitting": lambda: plots.plot_overfitting("Overfitting", fake_run(), zoom_from_epoch=2),
