@@ -220,7 +220,7 @@ def mark_stop(ax: plt.Axes, run: Run) -> None:
             record["best_step"],
             color="C2",
             linestyle=":",
-            label=f"best validation loss (step {record['best_step']}), restored",
+            label=f"restored weights (step {record['best_step']})",
         )
 
 
