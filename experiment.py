@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from dataloaders import Splits
+from dataloaders import Splits, batch_loader
 from logistic_regression import safe_log
 from softmax_regression import SoftmaxModel
 from trainer import EARLY_STOPPING_PATIENCE, BaseTrainer, evaluate
@@ -138,3 +138,33 @@ def train_softmax(
     )
     trainer.train(settings.epochs)
     return record_run(name, trainer, data, settings, hyperparameters={"l2_lambda": l2_reg_lambda})
+
+
+def softmax_weights_after(
+    steps: int, data: Splits, settings: Settings, l2_reg_lambda: float
+) -> np.ndarray:
+    """The weights of softmax regression after `steps` updates, trained as `train_softmax` trains
+    it (the same seed, so the same batches in the same order), without validating: how the
+    weights of a run looked at a step other than the one it kept (Task 4b)."""
+    model = SoftmaxModel(l2_reg_lambda, dtype=data.X_train.dtype)
+    trainer = BaseTrainer(
+        model,
+        settings.learning_rate,
+        settings.batch_size,
+        True,  # shuffle_dataset, as train_softmax
+        data.X_train,
+        data.Y_train,
+        data.X_val,
+        data.Y_val,
+        seed=settings.seed,
+    )
+    done = 0
+    while done < steps:  # one epoch's batches per pass, drawn as BaseTrainer.train draws them
+        for X_batch, Y_batch in batch_loader(
+            data.X_train, data.Y_train, settings.batch_size, True, rng=trainer.rng
+        ):
+            if done == steps:
+                break
+            trainer.train_step(X_batch, Y_batch)
+            done += 1
+    return model.w

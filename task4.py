@@ -11,8 +11,8 @@ import numpy as np
 
 import plots
 import utils
-from dataloaders import IMAGE_PIXELS, load_full_mnist
-from experiment import SOFTMAX_DEFAULTS, Run, train_softmax
+from dataloaders import IMAGE_PIXELS, Splits, load_full_mnist
+from experiment import SOFTMAX_DEFAULTS, Run, softmax_weights_after, train_softmax
 from softmax_regression import NUM_CLASSES
 
 LAMBDAS = (0.0, 0.002, 0.02, 0.2, 2.0)
@@ -21,6 +21,15 @@ LAMBDAS = (0.0, 0.002, 0.02, 0.2, 2.0)
 def weight_norm(w: np.ndarray) -> float:
     """sum(w^2) over all weights, the bias row included, as the L2 penalty counts them."""
     return float(np.sum(w.astype(np.float64) ** 2))
+
+
+def describe_weights(w: np.ndarray, data: Splits) -> dict:
+    """What results/task4.json records of a run's weights: their squared norm and how closely
+    each digit's weights follow its template."""
+    return {
+        "weight_norm": weight_norm(w),
+        "template_correlation": template_correlations(w, data.X_train, data.Y_train),
+    }
 
 
 def template_correlations(w: np.ndarray, X: np.ndarray, Y: np.ndarray) -> list[float | None]:
@@ -52,11 +61,17 @@ def main(argv: list[str] | None = None) -> None:
     for l2_lambda in LAMBDAS:
         name = f"lambda_{l2_lambda:g}"
         run = train_softmax(name, data, settings, l2_reg_lambda=l2_lambda, patience=args.patience)
-        run.record["weight_norm"] = weight_norm(run.model.w)
-        run.record["template_correlation"] = template_correlations(
-            run.model.w, data.X_train, data.Y_train
-        )
+        run.record.update(describe_weights(run.model.w, data))
         runs[l2_lambda] = run
+    # Task 4b's weights at one more step each: without the penalty after as many steps as the
+    # strongest penalty's restored weights, and at the strongest penalty at the end of its run.
+    plain, strongest = runs[min(LAMBDAS)], runs[max(LAMBDAS)]
+    for run, step in (
+        (plain, strongest.record["best_step"]),
+        (strongest, strongest.record["steps"]),
+    ):
+        weights = softmax_weights_after(step, data, settings, run.record["l2_lambda"])
+        run.record["weights_at"] = {"step": step, **describe_weights(weights, data)}
     utils.finish("task4", folders, draw_figures(runs), list(runs.values()), args)
 
 

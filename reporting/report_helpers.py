@@ -396,6 +396,7 @@ class RecurringSpike:
     follows that update, (step, loss on the whole training set, that loss at the validation
     points before and after it); ``train_rises`` and ``val_rises`` how far the training and the
     validation loss rise there above the higher of their neighbours (`rises_above_neighbours`);
+    ``val_dips`` how far the validation accuracy falls there below the lower of its neighbours;
     ``period`` is the number of steps between two such points.
     """
 
@@ -403,6 +404,7 @@ class RecurringSpike:
     jumps: list[tuple[int, float, float, float]]
     train_rises: list[Difference]
     val_rises: list[Difference]
+    val_dips: list[Difference]
     period: int
 
     def measured_jumps(self) -> list[tuple[int, float, float, float]]:
@@ -421,10 +423,12 @@ class RecurringSpike:
         return min(loss / max(before, after) for _, loss, before, after in jumps)
 
     @property
-    def leading_val_spikes(self) -> int:
-        """How many of the first validation spikes rise beyond noise, one after the other."""
-        return next(
-            (i for i, rise in enumerate(self.val_rises) if not rise.rises), len(self.val_rises)
+    def leading_val_spikes(self) -> tuple[int, int]:
+        """How many of the first validation spikes, of the loss and of the accuracy, go beyond
+        noise, one after the other."""
+        return tuple(
+            next((i for i, d in enumerate(spikes) if not d.rises), len(spikes))
+            for spikes in (self.val_rises, self.val_dips)
         )
 
 
@@ -440,21 +444,33 @@ def recurring_spike(run: RunRecord, peaks: int = 6) -> RecurringSpike:
         for i, step in enumerate(history["step"][1:-1], start=1)
         if step > epoch_steps and (step - 1) % epoch_steps == batch
     ]
-    train, val = (dict(rises_above_neighbours(run, key)) for key in ("train_loss", "val_loss"))
+    train, val, dips = (
+        dict(rises_above_neighbours(run, key)) for key in ("train_loss", "val_loss", "val_accuracy")
+    )
     steps = [step for step, *_ in jumps]
     period = math.lcm(validation_interval(run), epoch_steps)
-    return RecurringSpike(batch, jumps, [train[s] for s in steps], [val[s] for s in steps], period)
+    spikes = ([curve[s] for s in steps] for curve in (train, val, dips))
+    return RecurringSpike(batch, jumps, *spikes, period)
 
 
 def rises_above_neighbours(run: RunRecord, key: str) -> list[tuple[int, Difference]]:
-    """Spikes of a loss curve (``key``: "train_loss" or "val_loss"): for every validation point
-    after the first epoch but the last, its step and how far the loss there lies above the
-    higher of its two neighbours, with the noise rule's threshold (the SE of the run's final
-    model on that split). A spike is a point whose difference is positive and counts."""
-    history, se = run["history"], run[f"{key}_se"]
-    values = history[key]
+    """Spikes of a curve (``key``: "train_loss", "val_loss" or "val_accuracy"): for every
+    validation point after the first epoch but the last, its step and how far the curve there
+    lies beyond both its neighbours, with the noise rule's threshold: a loss above the higher
+    (with the SE of the run's final model on that split), an accuracy below the lower (with the
+    SE of each accuracy). A spike is a point whose difference is positive and counts."""
+    history, values = run["history"], run["history"][key]
+
+    def beyond_neighbours(i: int) -> Difference:
+        if key.endswith("accuracy"):  # an accuracy spikes down
+            images = run["split_sizes"][key.removesuffix("_accuracy")]
+            lower = min(values[i - 1], values[i + 1])
+            return accuracy_difference(lower, images, values[i], images)
+        se = run[f"{key}_se"]
+        return loss_difference(values[i], se, max(values[i - 1], values[i + 1]), se)
+
     return [
-        (history["step"][i], loss_difference(values[i], se, max(values[i - 1], values[i + 1]), se))
+        (history["step"][i], beyond_neighbours(i))
         for i in range(1, len(values) - 1)
         if history["epoch"][i] > 1
     ]
@@ -481,15 +497,6 @@ def first_epoch_swings(run: RunRecord) -> tuple[int, float, int]:
     peak = max(inside, key=lambda i: history["val_loss"][i])
     doublings = sum(b > 2 * a for a, b in pairwise(losses))
     return history["step"][peak], history["val_loss"][peak], doublings
-
-
-def settled_from(run: RunRecord) -> tuple[int, Difference]:
-    """The first validation point of ``run`` from which its validation loss stays within noise
-    to the end of the run: its step, and the range of the losses from there (`loss_range`)."""
-    history = run["history"]
-    losses, se = history["val_loss"], run["val_loss_se"]
-    first = next(i for i in range(len(losses)) if not loss_range(losses[i:], se).counts)
-    return history["step"][first], loss_range(losses[first:], se)
 
 
 def loss_sd(run: RunRecord, split: str) -> float:
@@ -560,10 +567,11 @@ def accuracy_at(run: RunRecord, step: int, split: str) -> float:
     return history[f"{split}_accuracy"][before[-1]]
 
 
-def template_correlation_range(run: RunRecord) -> tuple[float, float]:
+def template_correlation_range(run: RunRecord, other_step: bool = False) -> tuple[float, float]:
     """The smallest and the largest, over the digits, of the correlation between ``run``'s
-    weights for a digit and that digit's template (task4.template_correlations)."""
-    correlations = run["template_correlation"]
+    weights for a digit and that digit's template (task4.template_correlations): of the weights
+    it kept, or with ``other_step`` of those at the other step task4.py records for it."""
+    correlations = (run["weights_at"] if other_step else run)["template_correlation"]
     if any(c is None for c in correlations):
         raise NotComputableError(
             f"run {run['name']} has a digit without training images or with equal weights"
@@ -690,13 +698,15 @@ def rises_beyond_noise(runs: Sequence[RunRecord], images: int) -> bool:
 
 
 def lambda_table(runs: Sequence[RunRecord]) -> str:
-    """Task 4's table: per L2 strength, where the run stopped, its accuracies and sum(w^2)."""
-    header = [r"$\lambda$", "Stopped after (epochs)", "Train acc.", "Val. acc.", "Test acc.",
-              r"$\sum w^2$"]  # fmt: skip
+    """Task 4's table: per L2 strength, where the run stopped, the step whose weights it
+    restored, and their accuracies and sum(w^2)."""
+    header = [r"$\lambda$", "Stopped after (epochs)", "Restored step", "Train acc.", "Val. acc.",
+              "Test acc.", r"$\sum w^2$"]  # fmt: skip
     rows = [
         [
             l2_lambda(r),
             epochs(end_epochs(r), 1),
+            integer(r["best_step"]),
             percent(r["train_accuracy"]),
             percent(r["val_accuracy"]),
             percent(r["test_accuracy"]),
@@ -704,7 +714,7 @@ def lambda_table(runs: Sequence[RunRecord]) -> str:
         ]
         for r in runs
     ]
-    return table(header, rows, align="rrrrrr")
+    return table(header, rows, align="rrrrrrr")
 
 
 # ---------------------------------------------------------------- Task 5

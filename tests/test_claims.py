@@ -151,6 +151,16 @@ def test_template_correlations_need_every_digit() -> None:
         rh.template_correlation_range(run_record(template_correlation=[0.9, None]))
 
 
+def test_an_accuracy_spikes_down_against_its_own_noise() -> None:
+    history = {"step": [1, 2, 3, 4, 5], "epoch": [0.5, 1.5, 2.0, 2.5, 3.0],
+               "val_accuracy": [0.5, 0.97, 0.90, 0.96, 0.96]}  # fmt: skip
+    run = {"history": history, "split_sizes": {"val": 829}}
+    dips = dict(rh.rises_above_neighbours(run, "val_accuracy"))
+    assert sorted(dips) == [2, 3, 4]
+    assert rh.points(dips[3]) == "6.00" and dips[3].rises
+    assert dips[2].value < 0 and not dips[4].rises
+
+
 def notebook(*cells: str) -> nbformat.NotebookNode:
     """A notebook of Markdown cells, and of code cells for sources starting with '>>> ', whose
     first cell makes the statements' Claims, as report.ipynb's does."""

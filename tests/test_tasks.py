@@ -87,6 +87,10 @@ def test_quick_run_writes_figures_and_results(task: str, quick_runs: tuple[Path,
             assert "l2_lambda" in run
         if task == "task4":
             assert run["weight_norm"] > 0 and len(run["template_correlation"]) == 10
+    if task == "task4":  # the weights at one more step: lambda = 0 early, lambda = 2 at its end
+        plain, strongest = results["runs"][0], results["runs"][-1]
+        assert plain["weights_at"]["step"] == strongest["best_step"]
+        assert strongest["weights_at"]["step"] == strongest["steps"]
     for name in figure_names:
         assert (figures / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(figures.glob(".*")) and not list(figures.parent.glob("*.png"))

@@ -10,6 +10,8 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
+from dataloaders import Splits
+from experiment import Settings, softmax_weights_after, train_softmax
 from logistic_regression import BinaryModel
 from softmax_regression import SoftmaxModel
 from task5_trainer import Task5Trainer, learning_rate_at
@@ -324,3 +326,19 @@ def test_a_weight_decay_that_overshoots_is_named_when_training_diverges() -> Non
         )  # fmt: skip
         with pytest.raises(TrainingDivergedError, match=advice):
             trainer.train(num_epochs=1)
+
+
+def test_weights_after_a_step_repeat_the_run_that_restored_them() -> None:
+    """softmax_weights_after replays a run's batches (the same seed): after as many updates as
+    early stopping kept, it has the weights the run restored, on more than one epoch."""
+    rng = np.random.default_rng(0)
+    X = np.hstack([rng.uniform(-1, 1, (96, 784)), np.ones((96, 1))]).astype(np.float32)
+    Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 96)]
+    data = Splits(X, Y, X[:32], Y[:32], X[:32], Y[:32])
+    settings = Settings(learning_rate=0.05, batch_size=16, epochs=4, seed=3)
+    run = train_softmax("run", data, settings, l2_reg_lambda=0.5, patience=2)
+    assert run.record["best_step"] > 6  # one epoch is 6 steps
+    replayed = softmax_weights_after(run.record["best_step"], data, settings, l2_reg_lambda=0.5)
+    np.testing.assert_array_equal(replayed, run.model.w)
+    earlier = softmax_weights_after(run.record["best_step"] - 1, data, settings, 0.5)
+    assert not np.array_equal(earlier, run.model.w)
