@@ -1,6 +1,7 @@
 """Gradient checking: `backward`'s analytic gradients against central differences.
 
-    python gradient_check.py    # every model, each relative error printed; exit 1 on a failure
+    python gradient_check.py    # the models of Tasks 2 to 4, each relative error printed;
+                                # exit 1 on a failure (Task 5's network: tests/test_task5.py)
 
 The maths is in report.ipynb, Task 2a: central differences and the relative error that the check
 compares with its tolerance, equation (eq-central-difference).
@@ -10,13 +11,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from dataloaders import IMAGE_PIXELS
 from logistic_regression import BinaryModel
 from softmax_regression import NUM_CLASSES, SoftmaxModel
-from two_layer_network import TwoLayerModel
 
 # Central differences: (J(w + eps) - J(w - eps)) / (2 eps) has error O(eps^2) from the Taylor
 # series and O(machine_eps / eps) from rounding; in float64, eps = 1e-5 balances the two.
@@ -53,10 +54,9 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
     return float(np.max(np.abs(analytic - numeric)) / scale)
 
 
-def gradient_check(
-    model: BinaryModel | SoftmaxModel | TwoLayerModel, X: np.ndarray, targets: np.ndarray
-) -> list[float]:
-    """Largest relative error between `backward`'s gradients and central differences.
+def gradient_check(model: Any, X: np.ndarray, targets: np.ndarray) -> list[float]:
+    """Largest relative error between `backward`'s gradients and central differences, for any
+    model with forward, loss, backward, ws and grads (BinaryModel, SoftmaxModel, TwoLayerModel).
 
     One value per parameter array. The cost differentiated is the model's loss plus its
     regularisation penalty, if it has one (`model.penalty()`), as `backward` computes. Use
@@ -76,13 +76,11 @@ def gradient_check(
 
 
 CHECK_EXAMPLES = 20  # random examples each model is checked on
-CHECK_HIDDEN = 8  # hidden units of the network checked (every weight is moved in turn)
 CHECK_LAMBDA = 0.5  # L2 strength of the penalised checks, large enough to matter
 MODELS_CHECKED = {
     "logistic": "logistic regression (Task 2a)",
     "softmax": "softmax regression, no penalty (Task 3a)",
     "softmax_l2": f"softmax regression, L2 lambda = {CHECK_LAMBDA:g} (Task 4a)",
-    "network": f"network, weight decay lambda = {CHECK_LAMBDA:g} (Task 5)",
 }
 
 
@@ -103,16 +101,20 @@ def check_models(seed: int = 0) -> dict[str, float]:
     binary_targets = rng.integers(0, 2, (CHECK_EXAMPLES, 1)).astype(float)
     penalised = SoftmaxModel(l2_reg_lambda=CHECK_LAMBDA)
     penalised.w = rng.normal(0, 0.05, penalised.w.shape)
-    network = TwoLayerModel(CHECK_HIDDEN, l2_reg_lambda=CHECK_LAMBDA, seed=seed)
     errors = {
         "logistic": max(gradient_check(binary, inputs(), binary_targets)),
         "softmax_l2": max(gradient_check(penalised, inputs(), one_hot())),
-        "network": max(gradient_check(network, inputs(), one_hot())),
     }
     plain = SoftmaxModel(l2_reg_lambda=0.0)
     plain.w = rng.normal(0, 0.05, plain.w.shape)
     errors["softmax"] = max(gradient_check(plain, inputs(), one_hot()))
     return {name: errors[name] for name in MODELS_CHECKED}
+
+
+def check_for_task(*names: str) -> dict[str, float]:
+    """The relative errors of `check_models` for the models a task trains, for its results."""
+    errors = check_models()
+    return {name: errors[name] for name in names}
 
 
 def main() -> None:

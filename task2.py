@@ -6,6 +6,7 @@ course's `BaseTrainer` (trainer.py), then `record_run` (experiment.py) measures 
 on the training, validation and test sets; results/task2.json keeps those records.
 """
 
+import gradient_check
 import plots
 import utils
 from dataloaders import load_binary_dataset
@@ -50,7 +51,8 @@ def main(argv: list[str] | None = None) -> None:
     early = train("early_stopping", shuffle=False, patience=args.patience)
     shuffled = train("shuffle", shuffle=True, patience=None)
     figures = draw_figures(plain, early, shuffled, settings)
-    utils.finish("task2", folders, figures, [plain, early, shuffled], args)
+    check = gradient_check.check_for_task("logistic")  # Task 2a
+    utils.finish("task2", folders, figures, [plain, early, shuffled], args, check)
 
 
 def draw_figures(plain: Run, early: Run, shuffled: Run, settings: Settings) -> list:

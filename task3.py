@@ -8,6 +8,7 @@ then measured on every split by `record_run`.
 
 from __future__ import annotations
 
+import gradient_check
 import plots
 import utils
 from dataloaders import load_full_mnist
@@ -28,7 +29,9 @@ def main(argv: list[str] | None = None) -> None:
         "early_stopping", data, settings, l2_reg_lambda=0.0, patience=args.patience
     )
     full = train_softmax("no_early_stopping", data, settings, l2_reg_lambda=0.0, patience=None)
-    utils.finish("task3", folders, draw_figures(early, full, settings), [early, full], args)
+    figures = draw_figures(early, full, settings)
+    check = gradient_check.check_for_task("softmax")  # Task 3a
+    utils.finish("task3", folders, figures, [early, full], args, check)
 
 
 def draw_figures(early: Run, full: Run, settings: Settings) -> list:

@@ -1,18 +1,22 @@
 """Task 4: L2 regularisation of softmax regression, for lambda in {0, 0.002, 0.02, 0.2, 2}.
 
 Each run shuffles and stops early, as in task 3. Figures: the weights as images for lambda 0
-and 2 (4b), validation accuracy per lambda (4c), and the squared L2 norm of the weights (4e).
+and 2 after as many steps, and for lambda 0 as early stopping kept them (4b), validation accuracy
+per lambda (4c), and the squared L2 norm of the weights (4e).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import matplotlib.pyplot as plt
 import numpy as np
 
+import gradient_check
 import plots
 import utils
 from dataloaders import IMAGE_PIXELS, Splits, load_full_mnist
-from experiment import SOFTMAX_DEFAULTS, Run, softmax_weights_after, train_softmax
+from experiment import SOFTMAX_DEFAULTS, Run, Settings, softmax_weights_after, train_softmax
 from softmax_regression import NUM_CLASSES
 
 LAMBDAS = (0.0, 0.002, 0.02, 0.2, 2.0)
@@ -63,40 +67,61 @@ def main(argv: list[str] | None = None) -> None:
         run = train_softmax(name, data, settings, l2_reg_lambda=l2_lambda, patience=args.patience)
         run.record.update(describe_weights(run.model.w, data))
         runs[l2_lambda] = run
-    # Task 4b's weights at one more step each: without the penalty after as many steps as the
-    # strongest penalty's restored weights, and at the strongest penalty at the end of its run.
+    # Task 4b at equal training length: the weights without the penalty after as many steps as
+    # the strongest penalty kept and ran, and those of the strongest penalty at its end.
     plain, strongest = runs[min(LAMBDAS)], runs[max(LAMBDAS)]
-    for run, step in (
-        (plain, strongest.record["best_step"]),
-        (strongest, strongest.record["steps"]),
-    ):
-        weights = softmax_weights_after(step, data, settings, run.record["l2_lambda"])
-        run.record["weights_at"] = {"step": step, **describe_weights(weights, data)}
-    utils.finish("task4", folders, draw_figures(runs), list(runs.values()), args)
+    kept, end = kept_step(strongest.record), strongest.record["steps"]
+    plain_early, _ = record_weights_at(plain, (kept, end), data, settings)
+    record_weights_at(strongest, (end,), data, settings)
+    weight_rows = [
+        (0.0, kept, plain_early),
+        (strongest.record["l2_lambda"], kept, strongest.model.w),
+        (0.0, kept_step(plain.record), plain.model.w),
+    ]
+    figures = draw_figures(runs, weight_rows)
+    check = gradient_check.check_for_task("softmax_l2")  # Task 4a
+    utils.finish("task4", folders, figures, list(runs.values()), args, check)
 
 
-def draw_figures(runs: dict[float, Run]) -> list:
+def kept_step(record: dict) -> int:
+    """The step whose weights a run ended with: the one early stopping restored, if it ran."""
+    return record["best_step"] if record["early_stopping_patience"] is not None else record["steps"]
+
+
+def record_weights_at(
+    run: Run, steps: Sequence[int], data: Splits, settings: Settings
+) -> list[np.ndarray]:
+    """The weights of `run` after each of `steps` updates (`softmax_weights_after`), described
+    in its record under "weights_at"."""
+    l2_lambda = run.record["l2_lambda"]
+    weights = [softmax_weights_after(step, data, settings, l2_lambda) for step in steps]
+    run.record["weights_at"] = [
+        {"step": step, **describe_weights(w, data)} for step, w in zip(steps, weights, strict=True)
+    ]
+    return weights
+
+
+def draw_figures(runs: dict[float, Run], weight_rows: list[tuple[float, int, np.ndarray]]) -> list:
     return [
-        # The weakest and the strongest penalty: lambda 0 and 2.
-        (plot_weights({lam: runs[lam] for lam in (min(runs), max(runs))}), "task4b_weights.png"),
+        (plot_weights(weight_rows), "task4b_weights.png"),
         (plot_validation_accuracy(runs), "task4c_val_accuracy.png"),
         (plot_weight_norms(runs), "task4e_l2_norm.png"),
     ]
 
 
-def plot_weights(runs: dict[float, Run]) -> plt.Figure:
-    """One row of ten 28x28 weight images per lambda, each row on its own symmetric colour scale,
-    labelled with the step whose weights early stopping restored."""
+def plot_weights(rows: list[tuple[float, int, np.ndarray]]) -> plt.Figure:
+    """One row of ten 28x28 weight images for each (lambda, step, weights) of `rows`, each row on
+    its own symmetric colour scale, labelled with its lambda and step."""
     fig, axes = plt.subplots(
-        len(runs),
+        len(rows),
         NUM_CLASSES,
-        figsize=(plots.TEXT_WIDTH, 0.75 * len(runs) + 0.45),
+        figsize=(plots.TEXT_WIDTH, 0.62 * len(rows) + 0.55),
         squeeze=False,
         layout="constrained",
     )
     plots.set_title(fig, "Task 4b: softmax weights per digit (red positive, blue negative)")
-    for row, (l2_lambda, run) in zip(axes, runs.items(), strict=True):
-        pixels = run.model.w[:IMAGE_PIXELS]
+    for index, (row, (l2_lambda, step, weights)) in enumerate(zip(axes, rows, strict=True)):
+        pixels = weights[:IMAGE_PIXELS]
         limit = float(np.abs(pixels).max()) or 1.0
         for digit, ax in enumerate(row):
             image = ax.imshow(
@@ -106,9 +131,9 @@ def plot_weights(runs: dict[float, Run]) -> plt.Figure:
                 vmax=limit,
                 interpolation="nearest",  # one square per weight: no smoothing of single pixels
             )
-            ax.set(xticks=[], yticks=[], title=str(digit))
+            ax.set(xticks=[], yticks=[], title="" if index else str(digit))  # names over row 1
             ax.grid(False)
-        row[0].set_ylabel(f"λ = {l2_lambda:g}\nstep {run.record['best_step']:,}")
+        row[0].set_ylabel(f"λ = {l2_lambda:g}\nstep {step:,}")
         fig.colorbar(image, ax=list(row), shrink=0.9, pad=0.01)
     return fig
 

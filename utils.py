@@ -258,9 +258,13 @@ def finish(
     figures: Sequence[tuple[plt.Figure, str]],
     runs: Sequence[Run],
     args: argparse.Namespace,
+    gradient_check: dict[str, float] | None = None,
 ) -> None:
-    """Write the figures and results as one set, print where they went and the summary."""
-    for path in write_output_set(task, folders, figures, [run.record for run in runs], args.quick):
+    """Write the figures and results as one set, print where they went and the summary.
+    `gradient_check`: the relative errors of the task's gradients (gradient_check.py)."""
+    records = [run.record for run in runs]
+    extra = None if gradient_check is None else {"gradient_check": gradient_check}
+    for path in write_output_set(task, folders, figures, records, args.quick, extra):
         print(f"wrote {path}")
     print_summary(runs)
     if args.show:

@@ -81,6 +81,15 @@ class TaskResults:
     task: str
     path: Path
     runs: dict[str, RunRecord]
+    gradient_check: dict[str, float]
+
+    def gradient_error(self, model: str) -> float:
+        """The relative error of the gradient check of ``model`` that the script recorded."""
+        if model not in self.gradient_check:
+            raise MissingResultsError(
+                f"{self.path} has no gradient check of {model!r}; {rerun_hint(self.task)}."
+            )
+        return self.gradient_check[model]
 
     def run(self, name: str) -> RunRecord:
         """The run called ``name``; a clear error if the script did not write it."""
@@ -98,12 +107,14 @@ def load_task(task: str) -> TaskResults:
     if not path.is_file():
         raise MissingResultsError(f"{path} is missing; {rerun_hint(task)}.")
     try:
-        runs = json.loads(path.read_text(encoding="utf-8"))["runs"]
+        results = json.loads(path.read_text(encoding="utf-8"))
+        runs, check = results["runs"], results.get("gradient_check", {})
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise MissingResultsError(
             f"{path} is not a valid results file; {rerun_hint(task)}"
         ) from exc
-    return TaskResults(task, path, {run["name"]: RunRecord(run, task, path) for run in runs})
+    records = {run["name"]: RunRecord(run, task, path) for run in runs}
+    return TaskResults(task, path, records, check)
 
 
 # ---------------------------------------------------------------- numbers
@@ -198,11 +209,6 @@ def loss_value(value: float | Difference) -> str:
 def span(low: float, high: float, digits: int = 3) -> str:
     """A range of values for the text: "0.68 to 0.84"."""
     return f"{number(low, digits)} to {number(high, digits)}"
-
-
-def share(count: int, total: int) -> str:
-    """How many of ``total`` items: "all 114" or "97 of the 114"."""
-    return f"all {total}" if count == total else f"{count} of the {total}"
 
 
 def integer(value: int) -> str:
@@ -567,16 +573,35 @@ def accuracy_at(run: RunRecord, step: int, split: str) -> float:
     return history[f"{split}_accuracy"][before[-1]]
 
 
-def template_correlation_range(run: RunRecord, other_step: bool = False) -> tuple[float, float]:
-    """The smallest and the largest, over the digits, of the correlation between ``run``'s
-    weights for a digit and that digit's template (task4.template_correlations): of the weights
-    it kept, or with ``other_step`` of those at the other step task4.py records for it."""
-    correlations = (run["weights_at"] if other_step else run)["template_correlation"]
+def weights_at(run: RunRecord, step: int) -> dict[str, Any]:
+    """What task4.py recorded of ``run``'s weights after ``step`` updates: their squared norm
+    ("weight_norm") and template correlations ("template_correlation")."""
+    for described in run["weights_at"]:
+        if described["step"] == step:
+            return described
+    raise NotComputableError(f"run {run['name']} has no weights recorded at step {step}")
+
+
+def template_correlations(weights: dict[str, Any]) -> list[float]:
+    """Per digit, the correlation between the weights described (a run's record, or an entry
+    of `weights_at`) and the digit's template (task4.template_correlations)."""
+    correlations = weights["template_correlation"]
     if any(c is None for c in correlations):
-        raise NotComputableError(
-            f"run {run['name']} has a digit without training images or with equal weights"
-        )
+        raise NotComputableError("a digit has no training images, or its weights are all equal")
+    return correlations
+
+
+def template_correlation_range(weights: dict[str, Any]) -> tuple[float, float]:
+    """The smallest and the largest of `template_correlations`."""
+    correlations = template_correlations(weights)
     return min(correlations), max(correlations)
+
+
+def fits_better(weights: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether every digit's weights in ``weights`` follow its template more closely than in
+    ``other``."""
+    pairs = zip(template_correlations(weights), template_correlations(other), strict=True)
+    return all(a > b for a, b in pairs)
 
 
 def epoch_correlation(run: RunRecord) -> float:

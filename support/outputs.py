@@ -203,8 +203,10 @@ def write_output_set(
     figures: Sequence[tuple[Figure, str]],
     records: Sequence[dict[str, Any]],
     quick: bool,
+    extra: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write a task's figures and results/<task>.json as one set; return the paths written.
+    `extra` holds entries of the results file beside the runs (e.g. the gradient check).
 
     Everything is first written into hidden staging folders, then moved into place with the
     JSON last; the JSON records each figure's SHA-256, so that `output_set_problem` can tell a
@@ -218,6 +220,7 @@ def write_output_set(
             for name in (filename, Path(filename).with_suffix(".pdf").name):
                 fig.savefig(figure_stage / name, dpi=150, bbox_inches="tight")
                 results["figures"][name] = sha256(figure_stage / name)
+        results.update(extra or {})
         results["runs"] = list(records)
         (result_stage / f"{task}.json").write_text(
             json.dumps(results, indent=1) + "\n", encoding="utf-8"

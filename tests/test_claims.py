@@ -133,7 +133,6 @@ def test_curves_are_compared_point_by_point_against_the_noise() -> None:
     gaps = rh.accuracy_differences_from(reference, other, 2, 4000)
     assert len(gaps) == 1 and rh.points(gaps[0]) == "10.00" and gaps[0].counts
     assert not rh.accuracy_differences_from(reference, other, 2, 10)[0].counts
-    assert rh.share(3, 3) == "all 3" and rh.share(2, 3) == "2 of the 3"
 
 
 def test_a_range_of_accuracies_is_within_noise_only_if_its_extremes_are() -> None:
@@ -143,11 +142,14 @@ def test_a_range_of_accuracies_is_within_noise_only_if_its_extremes_are() -> Non
 
 
 def test_template_correlations_need_every_digit() -> None:
-    assert rh.template_correlation_range(run_record(template_correlation=[0.9, 0.99])) == (
-        0.9,
-        0.99,
-    )
-    with pytest.raises(rh.NotComputableError, match="a_run has a digit without training images"):
+    early = {"step": 5, "weight_norm": 2.0, "template_correlation": [0.8, 0.9]}
+    run = run_record(template_correlation=[0.9, 0.99], weights_at=[early])
+    assert rh.template_correlation_range(run) == (0.9, 0.99)
+    assert rh.weights_at(run, 5) is early and rh.fits_better(run, early)
+    assert not rh.fits_better(early, run)
+    with pytest.raises(rh.NotComputableError, match="a_run has no weights recorded at step 6"):
+        rh.weights_at(run, 6)
+    with pytest.raises(rh.NotComputableError, match="a digit has no training images"):
         rh.template_correlation_range(run_record(template_correlation=[0.9, None]))
 
 

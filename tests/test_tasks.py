@@ -89,8 +89,10 @@ def test_quick_run_writes_figures_and_results(task: str, quick_runs: tuple[Path,
             assert run["weight_norm"] > 0 and len(run["template_correlation"]) == 10
     if task == "task4":  # the weights at one more step: lambda = 0 early, lambda = 2 at its end
         plain, strongest = results["runs"][0], results["runs"][-1]
-        assert plain["weights_at"]["step"] == strongest["best_step"]
-        assert strongest["weights_at"]["step"] == strongest["steps"]
+        steps = [strongest["best_step"], strongest["steps"]]
+        assert [entry["step"] for entry in plain["weights_at"]] == steps
+        assert [entry["step"] for entry in strongest["weights_at"]] == steps[1:]
+        assert len(plain["weights_at"][0]["template_correlation"]) == 10
     for name in figure_names:
         assert (figures / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(figures.glob(".*")) and not list(figures.parent.glob("*.png"))
