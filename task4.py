@@ -158,6 +158,7 @@ def plot_validation_accuracy(runs: dict[float, Run]) -> plt.Figure:
     fig, axes = plots.titled_figure(
         "Task 4c: validation accuracy of softmax regression per λ",
         ("All runs", f"The three smallest λ, from epoch {start:.2g} on"),
+        height=2.6,
     )
     shown = []
     for index, (l2_lambda, run) in enumerate(sorted(runs.items(), reverse=True)):
@@ -186,7 +187,7 @@ def plot_validation_accuracy(runs: dict[float, Run]) -> plt.Figure:
 
 def plot_weight_norms(runs: dict[float, Run]) -> plt.Figure:
     """sum(w^2) against lambda, both on log axes, with lambda = 0 as a horizontal line."""
-    fig, (ax,) = plots.titled_figure("Task 4e: squared L2 norm of the weights per λ", height=2.1)
+    fig, (ax,) = plots.titled_figure("Task 4e: squared L2 norm of the weights per λ", height=1.9)
     positive = sorted(l2_lambda for l2_lambda in runs if l2_lambda > 0)
     norms = [runs[l2_lambda].record["weight_norm"] for l2_lambda in positive]
     ax.plot(positive, norms, marker="o", label="λ > 0")

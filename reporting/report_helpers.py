@@ -31,7 +31,6 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from IPython.display import Latex
 
 import dataloaders
@@ -207,8 +206,8 @@ def loss_value(value: float | Difference) -> str:
 
 
 def span(low: float, high: float, digits: int = 3) -> str:
-    """A range of values for the text: "0.68 to 0.84"."""
-    return f"{number(low, digits)} to {number(high, digits)}"
+    """A range of values for the text: "0.68–0.84" (an en dash)."""
+    return f"{number(low, digits)}\u2013{number(high, digits)}"
 
 
 def integer(value: int) -> str:
@@ -520,13 +519,6 @@ def highest_batch_each_epoch(run: RunRecord) -> list[int]:
     return [max(range(epoch_steps), key=lambda i: batch[i]) for batch in epochs_losses]
 
 
-def epoch_correlation_se(run: RunRecord) -> float:
-    """The standard error of `epoch_correlation` near 0: 1/sqrt(the number of pairs), one pair
-    per batch from the second epoch to the last whole one but one."""
-    epochs_done = len(run["history"]["batch_loss"]) // run["steps_per_epoch"]
-    return 1 / math.sqrt((epochs_done - 2) * run["steps_per_epoch"])
-
-
 def accuracy_differences_from(
     reference: RunRecord, run: RunRecord, epoch: float, images: int
 ) -> list[Difference]:
@@ -597,43 +589,11 @@ def template_correlation_range(weights: dict[str, Any]) -> tuple[float, float]:
     return min(correlations), max(correlations)
 
 
-def fits_better(weights: dict[str, Any], other: dict[str, Any]) -> bool:
-    """Whether every digit's weights in ``weights`` follow its template more closely than in
-    ``other``."""
+def smallest_margin(weights: dict[str, Any], other: dict[str, Any]) -> float:
+    """The smallest, over the digits, of how much more closely a digit's weights in ``weights``
+    follow its template than in ``other`` (positive: more closely for every digit)."""
     pairs = zip(template_correlations(weights), template_correlations(other), strict=True)
-    return all(a > b for a, b in pairs)
-
-
-def epoch_correlation(run: RunRecord) -> float:
-    """How much the loss of a training batch repeats that of the batch one epoch earlier, after
-    the first epoch: the correlation of each batch loss's departure from the mean of its epoch
-    with that of the batch one epoch later. Near 1 when the same batches come in the same order
-    every epoch, near 0 when the order is new every epoch."""
-    steps = run["steps_per_epoch"]
-    losses = np.asarray(run["history"]["batch_loss"], dtype=float)
-    epochs_done = len(losses) // steps
-    if epochs_done < 3 or steps < 2:
-        raise NotComputableError(
-            f"run {run['name']} trained {counted(epochs_done, 'whole epoch')} of "
-            f"{counted(steps, 'batch', 'batches')}: a correlation of batch losses one epoch "
-            "apart, after the first epoch, needs 3 epochs of 2 batches or more"
-        )
-    by_epoch = losses[steps : epochs_done * steps].reshape(epochs_done - 1, steps)
-    departures = (by_epoch - by_epoch.mean(axis=1, keepdims=True)).ravel()
-    with np.errstate(invalid="ignore", divide="ignore"):  # constant losses: nan, refused below
-        correlation = float(np.corrcoef(departures[:-steps], departures[steps:])[0, 1])
-    if not math.isfinite(correlation):
-        raise NotComputableError(f"the batch losses of run {run['name']} do not vary within epochs")
-    return correlation
-
-
-# ---------------------------------------------------------------- the noise rule
-# One helper per rule, and every sentence of the report uses them (tests/test_report.py checks
-# that the notebook computes no standard error, threshold or difference of its own):
-# `accuracy_se` and a run's "<split>_loss_se" give the SE of one measurement; `accuracy_difference`
-# and `loss_difference` give a - b with its noise threshold, twice the SE of the difference,
-# 2 sqrt(SE_a^2 + SE_b^2); and differences are rounded once, from the exact values (`points`,
-# `loss_value`).
+    return min(a - b for a, b in pairs)
 
 
 def accuracy_se(accuracy: float, images: int) -> float:

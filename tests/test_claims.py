@@ -138,15 +138,16 @@ def test_curves_are_compared_point_by_point_against_the_noise() -> None:
 def test_a_range_of_accuracies_is_within_noise_only_if_its_extremes_are() -> None:
     assert not rh.accuracy_range([0.965, 0.9641, 0.9652], 829).counts
     assert rh.accuracy_range([0.90, 0.95, 0.93], 4000).value == pytest.approx(0.05)
-    assert rh.span(0.6771, 0.8424, 2) == "0.68 to 0.84"
+    assert rh.span(0.6771, 0.8424, 2) == "0.68\u20130.84"
 
 
 def test_template_correlations_need_every_digit() -> None:
     early = {"step": 5, "weight_norm": 2.0, "template_correlation": [0.8, 0.9]}
     run = run_record(template_correlation=[0.9, 0.99], weights_at=[early])
     assert rh.template_correlation_range(run) == (0.9, 0.99)
-    assert rh.weights_at(run, 5) is early and rh.fits_better(run, early)
-    assert not rh.fits_better(early, run)
+    assert rh.weights_at(run, 5) is early
+    assert rh.smallest_margin(run, early) == pytest.approx(0.09)
+    assert rh.smallest_margin(early, run) == pytest.approx(-0.1)
     with pytest.raises(rh.NotComputableError, match="a_run has no weights recorded at step 6"):
         rh.weights_at(run, 6)
     with pytest.raises(rh.NotComputableError, match="a digit has no training images"):
