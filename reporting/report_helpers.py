@@ -206,7 +206,7 @@ def loss_value(value: float | Difference) -> str:
 
 
 def span(low: float, high: float, digits: int = 3) -> str:
-    """A range of values for the text: "0.68–0.84" (an en dash)."""
+    """A range of values for the text: low and high joined by an en dash (U+2013)."""
     return f"{number(low, digits)}\u2013{number(high, digits)}"
 
 
