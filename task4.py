@@ -193,7 +193,7 @@ def plot_weight_norms(runs: dict[float, Run]) -> plt.Figure:
     ax.plot(positive, norms, marker="o", label="λ > 0")
     if 0.0 in runs:  # no point on the log axis
         ax.axhline(runs[0.0].record["weight_norm"], color="grey", linestyle="--", label="λ = 0")
-    ax.set(xscale="log", xlabel="λ (log scale)", ylabel="Σ w² (biases included, log scale)")
+    ax.set(xscale="log", xlabel="λ (log scale)", ylabel="Σ w² (log scale)")
     plots.log_axis(ax)  # the norm falls by orders of magnitude: each step shows
     ax.set_xticks(positive, [f"{l2_lambda:g}" for l2_lambda in positive])
     ax.xaxis.set_minor_locator(plt.NullLocator())  # the ticks name the lambdas, no others

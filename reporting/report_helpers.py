@@ -25,7 +25,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
@@ -161,12 +161,18 @@ def percent(fraction: float, decimals: int = 2) -> str:
     return f"{shown}%"
 
 
-def points(value: float | Fraction | Difference) -> str:
+# How a number is rounded for the text: to the nearest (halves up), or, for a bound ("at most",
+# "at least"), away from the values it bounds, so that the bound shown still holds.
+ROUNDING = {None: ROUND_HALF_UP, "upper": ROUND_CEILING, "lower": ROUND_FLOOR}
+
+
+def points(value: float | Fraction | Difference, bound: str | None = None) -> str:
     """Accuracy points: a difference of accuracies (its size), or a threshold or SE, in
-    percentage points, rounded once: ``0.0213`` -> ``2.13``."""
+    percentage points, rounded once: ``0.0213`` -> ``2.13``; ``bound`` "upper" or "lower" rounds
+    up or down (`ROUNDING`)."""
     if isinstance(value, Difference):
         value = abs(value.value)
-    return f"{hundredths(value)}"
+    return f"{hundredths(value, rounding=ROUNDING[bound])}"
 
 
 def standard_deviation(values: Sequence[float]) -> float:
@@ -198,11 +204,17 @@ def counted(count: int, noun: str, plural: str | None = None) -> str:
     return f"{count} {noun if count == 1 else plural or noun + 's'}"
 
 
-def loss_value(value: float | Difference) -> str:
-    """A cross-entropy value, or the size of a difference of two, to four decimals (half up)."""
+def loss_value(value: float | Difference, bound: str | None = None) -> str:
+    """A cross-entropy value, or the size of a difference of two, to four decimals (half up, or
+    as `ROUNDING` says for a ``bound``)."""
     if isinstance(value, Difference):
         value = abs(value.value)
-    return f"{decimal(value).quantize(Decimal('0.0001'), ROUND_HALF_UP)}"
+    return f"{decimal(value).quantize(Decimal('0.0001'), ROUNDING[bound])}"
+
+
+def decimals(value: float, places: int, bound: str | None = None) -> str:
+    """``value`` to ``places`` decimals (half up, or as `ROUNDING` says for a ``bound``)."""
+    return f"{decimal(value).quantize(Decimal(1).scaleb(-places), ROUNDING[bound])}"
 
 
 def span(low: float, high: float, digits: int = 3) -> str:
