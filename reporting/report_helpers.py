@@ -518,7 +518,7 @@ def first_epoch_swings(run: RunRecord) -> tuple[int, float, int]:
 
 def loss_sd(run: RunRecord, split: str) -> float:
     """The standard deviation of the images' own losses on ``split``: the SE of the mean loss
-    times the square root of the number of images (the noise rule's s)."""
+    times the square root of the number of images (the noise rule's sigma)."""
     return run[f"{split}_loss_se"] * math.sqrt(run["split_sizes"][split])
 
 
