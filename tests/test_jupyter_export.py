@@ -15,11 +15,9 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -28,16 +26,15 @@ from urllib.request import url2pathname
 import nbformat
 import pytest
 from conftest import PLANTED_TEST_ACCURACY
+from jupyter_browser import STARTUP_SECONDS, headless_chromium, jupyter_server, wait_until
 from jupyter_core.paths import jupyter_config_path
 from jupyter_server.extension.config import ExtensionConfigManager
 from nbconvert.exporters import get_exporter
 from nbconvert.nbconvertapp import NbConvertApp
 from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from test_model_answer import pdf_pages
-from test_notebook_browser import MARKDOWN_CELL, STDERR, browser_paths, free_port, wait_until
+from test_notebook_browser import MARKDOWN_CELL, STDERR
 from traitlets.config import Config
 
 from reporting import build_report, jupyter_export
@@ -52,7 +49,6 @@ INSTALLED = {
     "mnist_from_scratch.json": Path("etc", "jupyter", "jupyter_server_config.d"),
 }
 EXPORT_SECONDS = 300
-STARTUP_SECONDS = 90
 
 
 def jupyter(
@@ -268,38 +264,9 @@ def server(
         "IPYTHONDIR": str(tmp_path / "ipython"),
     }
     env.pop("PYTHONPATH", None)
-    port, token = free_port(), "export-menus-test"
-    command = [
-        sys.executable, "-m", module, "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-        f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
-    ]  # fmt: skip
-    if getattr(os, "getuid", lambda: None)() == 0:  # POSIX only
-        command.append("--allow-root")
     log = tmp_path / "server.log"
-    with log.open("w", encoding="utf-8") as output:
-        process = subprocess.Popen(
-            command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        assert process.poll() is None, log.read_text(encoding="utf-8")[-3000:]
-        try:
-            with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
-                return True
-        except OSError:
-            return False
-
-    try:
-        wait_until(ready, STARTUP_SECONDS, f"{request.param} did not answer", log)
+    with jupyter_server(request.param, module, root, env, log, []) as (base, token):
         yield f"{base}/{page}/{build_report.NOTEBOOK.name}?token={token}", log
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)  # the server and its kernels
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -312,25 +279,9 @@ def downloads(tmp_path: Path) -> Path:
 @pytest.fixture
 def browser(tmp_path: Path, downloads: Path) -> Iterator[webdriver.Chrome]:
     """Headless Chromium that saves downloads into `downloads` without asking."""
-    chromium, driver_path = browser_paths()
-    options = Options()
-    options.binary_location = chromium
-    for argument in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--no-first-run", f"--user-data-dir={tmp_path / 'chromium-profile'}",
-        "--window-size=1280,1600",
-    ):  # fmt: skip
-        options.add_argument(argument)
-    options.add_experimental_option(
-        "prefs",
-        {"download.default_directory": str(downloads), "download.prompt_for_download": False},
-    )
-    driver = webdriver.Chrome(options=options, service=Service(driver_path))
-    driver.set_page_load_timeout(60)
-    try:
+    prefs = {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+    with headless_chromium(tmp_path / "chromium-profile", prefs=prefs) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def choose(driver: webdriver.Chrome, *path: str) -> None:

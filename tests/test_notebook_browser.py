@@ -13,23 +13,16 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
+from jupyter_browser import STARTUP_SECONDS, headless_chromium, jupyter_server, wait_until
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -44,8 +37,6 @@ pytestmark = pytest.mark.slow
 FIXTURE = Path(__file__).parent / "fixtures" / "myst_sample.ipynb"
 # The notebooks opened in JupyterLab: the report, and a small sample of every MyST construct.
 NOTEBOOKS = {"report": build_report.NOTEBOOK, "sample": FIXTURE}
-BROWSER_PACKAGES = "chromium chromium-driver"
-STARTUP_SECONDS = 90
 RUN_SECONDS = 120
 
 # Selectors: a rendered Markdown cell; any stderr or error output, which JupyterLab renders with
@@ -59,37 +50,6 @@ LIST_ITEM_TRAP = (
     "The gradient $\\frac{\\partial J}{\\partial w} = \\frac{\\partial C}{\\partial w}\n"
     "+ \\lambda w$ of the cost."
 )
-
-
-def browser_paths() -> tuple[str, str]:
-    """(chromium, chromedriver); fails, naming the install command, when either is missing."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if chromium is None or driver is None:
-        pytest.fail(
-            f"the browser test needs Chromium and its driver: apt-get install {BROWSER_PACKAGES}",
-            pytrace=False,
-        )
-    return chromium, driver
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until(
-    condition: Callable[[], bool], seconds: float, what: str, log: Path | None = None
-) -> None:
-    """Poll `condition` until it is true; fail after `seconds`, saying `what` did not happen."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    tail = log.read_text(encoding="utf-8", errors="replace")[-3000:] if log and log.exists() else ""
-    pytest.fail(f"{what} within {seconds} s\n{tail}", pytrace=False)
 
 
 @pytest.fixture(params=sorted(NOTEBOOKS))
@@ -118,7 +78,6 @@ def lab(
     (notebook_settings / "tracker.jupyterlab-settings").write_text(
         '{"windowingMode": "none"}', encoding="utf-8"
     )
-    port, token = free_port(), secrets.token_hex(16)
     env = {
         **os.environ,
         "FIGURES_DIR": str(root / "figures"),
@@ -129,66 +88,24 @@ def lab(
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
         "IPYTHONDIR": str(tmp_path / "ipython"),
     }
-    command = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-        f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
+    options = [
         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp, to run all cells
         f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
         f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]  # fmt: skip
-    if getattr(os, "getuid", lambda: None)() == 0:  # POSIX only
-        command.append("--allow-root")
+    ]
     log = tmp_path / "jupyterlab.log"
-    with log.open("w", encoding="utf-8") as output:
-        server = subprocess.Popen(
-            command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        if server.poll() is not None:
-            output = log.read_text(encoding="utf-8", errors="replace")[-3000:]
-            pytest.fail(f"JupyterLab exited:\n{output}", pytrace=False)
-        try:
-            with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
-                return True
-        except OSError:
-            return False
-
-    try:
-        wait_until(ready, STARTUP_SECONDS, "JupyterLab did not answer", log)
+    with jupyter_server("JupyterLab", "jupyterlab", root, env, log, options) as (base, token):
         yield base, token, notebook
-    finally:
-        # JupyterLab and the kernels it started form one process group: end them together.
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
 
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
     """Headless Chromium, with a fresh profile and no background traffic."""
-    chromium, driver_path = browser_paths()
-    options = Options()
-    options.binary_location = chromium
-    for argument in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chromium-profile'}",
-        "--window-size=1280,1600",
-    ):  # fmt: skip
-        options.add_argument(argument)
-    driver = webdriver.Chrome(options=options, service=Service(driver_path))
-    driver.set_page_load_timeout(60)
-    try:
+    quiet = ("--disable-background-networking", "--disable-component-update", "--disable-sync")
+    with headless_chromium(tmp_path / "chromium-profile", quiet) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def screenshots(driver: webdriver.Chrome, folder: Path, selector: str) -> list[Path]:
