@@ -214,7 +214,10 @@ def loss_value(value: float | Difference, bound: str | None = None) -> str:
 
 
 def decimals(value: float, places: int, bound: str | None = None) -> str:
-    """``value`` to ``places`` decimals (half up, or as `ROUNDING` says for a ``bound``)."""
+    """``value`` to ``places`` decimals (half up, or as `ROUNDING` says for a ``bound``; ``inf``
+    and ``nan`` as they are)."""
+    if not math.isfinite(value):
+        return f"{value:g}"
     return f"{decimal(value).quantize(Decimal(1).scaleb(-places), ROUNDING[bound])}"
 
 
@@ -411,34 +414,30 @@ class RecurringSpike:
 
     ``batch`` is the batch of the epoch (from 0) whose update the highest validation losses after
     the first epoch follow. ``jumps`` holds, for every validation point after the first epoch that
-    follows that update, (step, loss on the whole training set, that loss at the validation
-    points before and after it); ``train_rises`` and ``val_rises`` how far the training and the
-    validation loss rise there above the higher of their neighbours (`rises_above_neighbours`);
+    follows that update, the loss on the whole training set there over the higher of its values
+    at the points on either side (`jump_ratios`); ``train_rises`` and ``val_rises`` how far the
+    training and the validation loss rise there above the higher of their neighbours
+    (`rises_above_neighbours`);
     ``val_dips`` how far the validation accuracy falls there below the lower of its neighbours;
     ``period`` is the number of steps between two such points.
     """
 
     batch: int
-    jumps: list[tuple[int, float, float, float]]
+    jumps: list[float]
     train_rises: list[Difference]
     val_rises: list[Difference]
     val_dips: list[Difference]
     period: int
 
-    def measured_jumps(self) -> list[tuple[int, float, float, float]]:
-        """The `jumps`; NotComputableError if there are none."""
+    @property
+    def smallest_jump(self) -> float:
+        """The smallest of the `jumps`; NotComputableError if there are none."""
         if not self.jumps:
             raise NotComputableError(
                 f"no validation point after the first epoch follows the update on batch "
                 f"{self.batch}"
             )
-        return self.jumps
-
-    @property
-    def smallest_jump(self) -> float:
-        """The smallest ratio of a jump's loss to the higher of its two neighbours'."""
-        jumps = self.measured_jumps()
-        return min(loss / max(before, after) for _, loss, before, after in jumps)
+        return min(self.jumps)
 
     @property
     def leading_val_spikes(self) -> tuple[int, int]:
@@ -456,19 +455,18 @@ def recurring_spike(run: RunRecord, peaks: int = 6) -> RecurringSpike:
     follows update s, made on batch (s - 1) % steps per epoch."""
     epoch_steps, history = run["steps_per_epoch"], run["history"]
     positions = [(step - 1) % epoch_steps for step, _ in highest_validation_losses(run, peaks)]
-    batch, losses = max(set(positions), key=positions.count), history["train_loss"]
-    jumps = [
-        (step, losses[i], losses[i - 1], losses[i + 1])
-        for i, step in enumerate(history["step"][1:-1], start=1)
+    batch = max(set(positions), key=positions.count)
+    steps = [
+        step
+        for step in history["step"][1:-1]
         if step > epoch_steps and (step - 1) % epoch_steps == batch
     ]
     train, val, dips = (
         dict(rises_above_neighbours(run, key)) for key in ("train_loss", "val_loss", "val_accuracy")
     )
-    steps = [step for step, *_ in jumps]
     period = math.lcm(validation_interval(run), epoch_steps)
     spikes = ([curve[s] for s in steps] for curve in (train, val, dips))
-    return RecurringSpike(batch, jumps, *spikes, period)
+    return RecurringSpike(batch, jump_ratios(run, batch), *spikes, period)
 
 
 def rises_above_neighbours(run: RunRecord, key: str) -> list[tuple[int, Difference]]:
@@ -523,13 +521,18 @@ def loss_sd(run: RunRecord, split: str) -> float:
     return run[f"{split}_loss_se"] * math.sqrt(run["split_sizes"][split])
 
 
-def highest_batch_each_epoch(run: RunRecord) -> list[int]:
-    """For each whole epoch of ``run``, the position (from 0) of its batch with the highest loss
-    (measured before that batch's update)."""
-    epoch_steps, losses = run["steps_per_epoch"], run["history"]["batch_loss"]
-    epochs_done = len(losses) // epoch_steps
-    epochs_losses = [losses[e * epoch_steps : (e + 1) * epoch_steps] for e in range(epochs_done)]
-    return [max(range(epoch_steps), key=lambda i: batch[i]) for batch in epochs_losses]
+def jump_ratios(run: RunRecord, batch: int) -> list[float]:
+    """For every validation point of ``run`` after the first epoch that comes right after the
+    update on ``batch`` (from 0) of an epoch, the loss on the whole training set there divided by
+    the higher of its values at the two neighbouring points (the point at step s follows update
+    s, made on batch (s - 1) % steps per epoch)."""
+    epoch_steps, history = run["steps_per_epoch"], run["history"]
+    steps, losses = history["step"], history["train_loss"]
+    return [
+        losses[i] / max(losses[i - 1], losses[i + 1])
+        for i in range(1, len(steps) - 1)
+        if steps[i] > epoch_steps and (steps[i] - 1) % epoch_steps == batch % epoch_steps
+    ]
 
 
 def accuracy_differences_from(
@@ -731,7 +734,7 @@ def comparison_table(
         ("Softmax (Task 3a)", "pixels in [-1, 1]; plain SGD", [task3_run]),
         ("Softmax", "as the network", softmax_runs),
         (f"Network ({network_runs[0]['hidden_units']} units)", "deskewed, centred, shifted; "
-         "momentum, cosine decay", network_runs),
+         "momentum, weight decay, cosine decay", network_runs),
     ]  # fmt: skip
     return table(
         ["Model", "Inputs and training", "Seeds", "Parameters", "Val. acc.", "Test acc."],
