@@ -43,12 +43,10 @@ plt.rcParams.update(
 )
 
 
-def smooth(values: np.ndarray, window: int) -> np.ndarray:
-    """Moving average over `window` samples (shorter at the start, so it keeps the length)."""
-    cumulative = np.cumsum(np.insert(np.asarray(values, dtype=float), 0, 0.0))
-    counts = np.minimum(np.arange(1, len(values) + 1), window)
-    ends = np.arange(1, len(values) + 1)
-    return (cumulative[ends] - cumulative[ends - counts]) / counts
+def trailing_mean(values: np.ndarray, window: int) -> np.ndarray:
+    """The mean of each `window` consecutive values, one per full window: entry i averages
+    values[i : i + window] and belongs to the last of them."""
+    return np.convolve(np.asarray(values, dtype=float), np.ones(window) / window, mode="valid")
 
 
 def titled_figure(
@@ -156,30 +154,30 @@ def _logit(p: float) -> float:
 
 # One style per curve, the same in every panel, so that a legend entry names one curve: the
 # whole training set blue, the whole validation set orange, the training batches grey (each
-# batch faint, their moving average dashed).
-# The whole training set also has a dot at each validation point: where the batches' moving
-# average runs close over it, the dots still show it.
+# batch faint, their mean over the last epoch dashed).
+# The whole training set also has a dot at each validation point: where the batches' mean runs
+# close over it, the dots still show it.
 WHOLE_TRAINING = {"color": "C0", "marker": "o", "markersize": 1.6, "label": "training (whole set)"}
 WHOLE_VALIDATION = {"color": "C1", "label": "validation (whole set)"}
 
 
 def plot_loss(ax: plt.Axes, run: Run) -> None:
-    """The loss of each training batch (faint grey) and its moving average over one epoch (grey,
-    dashed), and the loss on the whole training and validation sets at the validation points, on
-    a log scale. An epoch-long window averages out what repeats every epoch, such as the pattern
-    of the batches when the data are not shuffled."""
+    """The loss of each training batch (faint grey) and its mean over the last epoch's batches
+    (grey, dashed; from the end of the first epoch), and the loss on the whole training and
+    validation sets at the validation points, on a log scale. An epoch-long window averages out
+    what repeats every epoch, such as the pattern of the batches when the data are not shuffled."""
     history = run.record["history"]
     losses = np.asarray(history["batch_loss"], dtype=float)
     steps = np.arange(len(losses))  # batch_loss[s]: the batch loss at step s
     window = run.record["steps_per_epoch"]
     ax.plot(steps, losses, color="0.55", alpha=0.5, linewidth=0.8, label="training (each batch)")
     ax.plot(
-        steps,
-        smooth(losses, window),
+        steps[window - 1 :],  # from the end of the first epoch: a full epoch in every mean
+        trailing_mean(losses, window),
         color="0.25",
         linestyle="--",
         zorder=3,  # over the whole-set training loss, which it can follow closely
-        label=f"training (batches, moving average over one epoch of {window} steps)",
+        label=f"training (batches, mean of the last {window}: one epoch)",
     )
     ax.plot(history["step"], history["train_loss"], **WHOLE_TRAINING)
     ax.plot(history["step"], history["val_loss"], **WHOLE_VALIDATION)

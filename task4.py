@@ -129,7 +129,7 @@ def plot_weights(rows: list[tuple[float, int, np.ndarray]]) -> plt.Figure:
                 cmap="RdBu_r",
                 vmin=-limit,
                 vmax=limit,
-                interpolation="nearest",  # one square per weight: no smoothing of single pixels
+                interpolation="none",  # one square per weight: the PDF keeps the 28 x 28 image
             )
             ax.set(xticks=[], yticks=[], title="" if index else str(digit))  # names over row 1
             ax.grid(False)

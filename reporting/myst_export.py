@@ -751,7 +751,7 @@ def parse_pipe_table(body: str, caption: str) -> tuple[list[str], list[str], lis
 # About as many characters as a line of the PDF's \small table text holds.
 TABLE_LINE_CHARACTERS = 90
 # Columns with longer entries wrap when the table is wider than a line.
-WRAP_FROM_CHARACTERS = 16
+WRAP_FROM_CHARACTERS = 20
 CELL_BREAK = "MYSTEXPORTCELLBREAK"
 
 

@@ -419,7 +419,10 @@ class RecurringSpike:
     training and the validation loss rise there above the higher of their neighbours
     (`rises_above_neighbours`);
     ``val_dips`` how far the validation accuracy falls there below the lower of its neighbours;
-    ``period`` is the number of steps between two such points.
+    ``period`` is the number of steps between two such points. ``before`` and ``after`` are the
+    largest `jump_ratios` right after the updates on the batches before and after it (infinite
+    where no point follows them), and ``late`` the steps right after the next batch's update
+    where the training loss still rises beyond noise.
     """
 
     batch: int
@@ -428,6 +431,9 @@ class RecurringSpike:
     val_rises: list[Difference]
     val_dips: list[Difference]
     period: int
+    before: float
+    after: float
+    late: list[int]
 
     @property
     def smallest_jump(self) -> float:
@@ -453,20 +459,18 @@ def recurring_spike(run: RunRecord, peaks: int = 6) -> RecurringSpike:
     """Where the losses of ``run`` spike again and again: after the update on the batch that most
     of the ``peaks`` highest validation losses after the first epoch follow. The point at step s
     follows update s, made on batch (s - 1) % steps per epoch."""
-    epoch_steps, history = run["steps_per_epoch"], run["history"]
+    epoch_steps = run["steps_per_epoch"]
     positions = [(step - 1) % epoch_steps for step, _ in highest_validation_losses(run, peaks)]
     batch = max(set(positions), key=positions.count)
-    steps = [
-        step
-        for step in history["step"][1:-1]
-        if step > epoch_steps and (step - 1) % epoch_steps == batch
-    ]
+    steps = steps_after_batch(run, batch)
     train, val, dips = (
         dict(rises_above_neighbours(run, key)) for key in ("train_loss", "val_loss", "val_accuracy")
     )
     period = math.lcm(validation_interval(run), epoch_steps)
     spikes = ([curve[s] for s in steps] for curve in (train, val, dips))
-    return RecurringSpike(batch, jump_ratios(run, batch), *spikes, period)
+    before, after = (max(jump_ratios(run, batch + k), default=math.inf) for k in (-1, 1))
+    late = [s for s in steps_after_batch(run, batch + 1) if train[s].rises]
+    return RecurringSpike(batch, jump_ratios(run, batch), *spikes, period, before, after, late)
 
 
 def rises_above_neighbours(run: RunRecord, key: str) -> list[tuple[int, Difference]]:
@@ -521,17 +525,27 @@ def loss_sd(run: RunRecord, split: str) -> float:
     return run[f"{split}_loss_se"] * math.sqrt(run["split_sizes"][split])
 
 
+def steps_after_batch(run: RunRecord, batch: int) -> list[int]:
+    """The steps of the validation points of ``run`` after the first epoch (each with a point on
+    either side) that come right after the update on ``batch`` (from 0) of an epoch: the point
+    at step s follows update s, made on batch (s - 1) % steps per epoch."""
+    epoch_steps = run["steps_per_epoch"]
+    return [
+        step
+        for step in run["history"]["step"][1:-1]
+        if step > epoch_steps and (step - 1) % epoch_steps == batch % epoch_steps
+    ]
+
+
 def jump_ratios(run: RunRecord, batch: int) -> list[float]:
-    """For every validation point of ``run`` after the first epoch that comes right after the
-    update on ``batch`` (from 0) of an epoch, the loss on the whole training set there divided by
-    the higher of its values at the two neighbouring points (the point at step s follows update
-    s, made on batch (s - 1) % steps per epoch)."""
-    epoch_steps, history = run["steps_per_epoch"], run["history"]
-    steps, losses = history["step"], history["train_loss"]
+    """For every point of `steps_after_batch`, the loss on the whole training set there divided
+    by the higher of its values at the two neighbouring points."""
+    history = run["history"]
+    index = {step: i for i, step in enumerate(history["step"])}
+    losses = history["train_loss"]
     return [
         losses[i] / max(losses[i - 1], losses[i + 1])
-        for i in range(1, len(steps) - 1)
-        if steps[i] > epoch_steps and (steps[i] - 1) % epoch_steps == batch % epoch_steps
+        for i in (index[step] for step in steps_after_batch(run, batch))
     ]
 
 
@@ -610,6 +624,11 @@ def smallest_margin(weights: dict[str, Any], other: dict[str, Any]) -> float:
     follow its template than in ``other`` (positive: more closely for every digit)."""
     pairs = zip(template_correlations(weights), template_correlations(other), strict=True)
     return min(a - b for a, b in pairs)
+
+
+def error_rate(accuracy: float) -> float:
+    """The share of the images a model classifies wrongly: one minus its accuracy."""
+    return 1 - accuracy
 
 
 def accuracy_se(accuracy: float, images: int) -> float:
@@ -730,11 +749,15 @@ def comparison_table(
     def accuracy(runs: list[RunRecord], key: str) -> str:
         return spread([r[key] for r in runs])
 
+    network = network_runs[0]
+    stopping = "early stopping" if task3_run["early_stopping_patience"] else "no early stopping"
     rows = [
-        ("Softmax (Task 3a)", "pixels in [-1, 1]; plain SGD", [task3_run]),
+        ("Softmax (Task 3a)", f"pixels in [-1, 1]; SGD, $\\alpha = "
+         f"{task3_run['learning_rate']:g}$, {stopping}", [task3_run]),
         ("Softmax", "as the network", softmax_runs),
-        (f"Network ({network_runs[0]['hidden_units']} units)", "deskewed, centred, shifted; "
-         "momentum, weight decay, cosine decay", network_runs),
+        (f"Network ({network['hidden_units']} units)", "deskewed, centred, shifted; momentum, "
+         f"weight decay, cosine from $\\alpha = {network['learning_rate']:g}$, "
+         f"{network['epochs']} epochs", network_runs),
     ]  # fmt: skip
     return table(
         ["Model", "Inputs and training", "Seeds", "Parameters", "Val. acc.", "Test acc."],
