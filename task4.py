@@ -124,13 +124,10 @@ def plot_weights(rows: list[tuple[float, int, np.ndarray]]) -> plt.Figure:
         pixels = weights[:IMAGE_PIXELS]
         limit = float(np.abs(pixels).max()) or 1.0
         for digit, ax in enumerate(row):
-            image = ax.imshow(
-                pixels[:, digit].reshape(28, 28),
-                cmap="RdBu_r",
-                vmin=-limit,
-                vmax=limit,
-                interpolation="none",  # one square per weight: the PDF keeps the 28 x 28 image
-            )
+            # Each weight an 8 x 8 block of the image: PDF viewers smooth a small image when
+            # they enlarge it, and would blur the squares that show one weight each.
+            blocks = np.kron(pixels[:, digit].reshape(28, 28), np.ones((8, 8)))
+            image = ax.imshow(blocks, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="none")
             ax.set(xticks=[], yticks=[], title="" if index else str(digit))  # names over row 1
             ax.grid(False)
         row[0].set_ylabel(f"λ = {l2_lambda:g}\nstep {step:,}")
