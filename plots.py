@@ -24,7 +24,8 @@ from experiment import Run
 
 TEXT_WIDTH = 6.27  # inches: the width of the text of report.pdf (A4, margins of one inch)
 PANEL_WIDTH = 0.56 * TEXT_WIDTH  # a figure of one panel, printed at 56 % of the text width
-PANEL_HEIGHT = 2.9  # inches: a row of panels, with its title and the legend under it
+PANEL_HEIGHT = 2.7  # inches: a row of panels, with its title and the legend under it
+SHORT_PANEL_HEIGHT = 2.4  # a row whose legend takes one line
 FONT_SIZE = 8  # points, every text of every figure
 STEP_LABEL = "step (updates done)"  # the x-axis of every curve over training
 plt.rcParams.update(
@@ -258,7 +259,8 @@ COMPARED = (
 def compare_runs(title: str, runs: dict[str, Run]) -> plt.Figure:
     """The validation loss, the loss on the whole training set and the validation accuracy of
     several runs, side by side, one line per run."""
-    fig, axes = titled_figure(title, [panel for _, panel, _ in COMPARED])
+    panels = [panel for _, panel, _ in COMPARED]
+    fig, axes = titled_figure(title, panels, height=SHORT_PANEL_HEIGHT)  # one legend row
     for ax, (key, _, label) in zip(axes, COMPARED, strict=True):
         for (name, run), colour in zip(runs.items(), COMPARISON_COLOURS, strict=False):
             history = run.record["history"]
@@ -278,9 +280,8 @@ def plot_overfitting(title: str, run: Run, zoom_from_epoch: float) -> plt.Figure
     """
     history = run.record["history"]
     best_step = run.record["best_step"]
-    fig, axes = titled_figure(
-        title, ("Loss (whole sets)", f"Loss from epoch {zoom_from_epoch:g} on (linear axis)")
-    )
+    panels = ("Loss (whole sets)", f"Loss from epoch {zoom_from_epoch:g} on (linear axis)")
+    fig, axes = titled_figure(title, panels, height=SHORT_PANEL_HEIGHT)
     later = [i for i, epoch in enumerate(history["epoch"]) if epoch >= zoom_from_epoch]
     for ax, shown in zip(axes, (range(len(history["step"])), later), strict=True):
         steps = [history["step"][i] for i in shown]

@@ -155,7 +155,7 @@ def plot_validation_accuracy(runs: dict[float, Run]) -> plt.Figure:
     fig, axes = plots.titled_figure(
         "Task 4c: validation accuracy of softmax regression per λ",
         ("All runs", f"The three smallest λ, from epoch {start:.2g} on"),
-        height=2.6,
+        height=plots.SHORT_PANEL_HEIGHT,
     )
     shown = []
     for index, (l2_lambda, run) in enumerate(sorted(runs.items(), reverse=True)):
@@ -184,11 +184,11 @@ def plot_validation_accuracy(runs: dict[float, Run]) -> plt.Figure:
 
 def plot_weight_norms(runs: dict[float, Run]) -> plt.Figure:
     """sum(w^2) against lambda, both on log axes, each point with its value, and lambda = 0 as a
-    horizontal line."""
-    fig, (ax,) = plots.titled_figure("Task 4e: squared L2 norm of the weights per λ", height=2.1)
+    dashed horizontal line, named where it ends (no legend row: the figure stays short)."""
+    fig, (ax,) = plots.titled_figure("Task 4e: squared L2 norm of the weights per λ", height=1.8)
     positive = sorted(l2_lambda for l2_lambda in runs if l2_lambda > 0)
     norms = [runs[l2_lambda].record["weight_norm"] for l2_lambda in positive]
-    ax.plot(positive, norms, marker="o", label="λ > 0")
+    ax.plot(positive, norms, marker="o")
     for l2_lambda, norm in zip(positive, norms, strict=True):  # below left: the curve falls
         ax.annotate(
             three_digits(norm), (l2_lambda, norm), textcoords="offset points", xytext=(-3, -3),
@@ -197,16 +197,19 @@ def plot_weight_norms(runs: dict[float, Run]) -> plt.Figure:
     shown = norms
     if 0.0 in runs:  # no point on the log axis
         plain = runs[0.0].record["weight_norm"]
-        ax.axhline(plain, color="grey", linestyle="--", label=f"λ = 0 ({three_digits(plain)})")
+        ax.axhline(plain, color="grey", linestyle="--")
+        ax.annotate(
+            f"λ = 0: {three_digits(plain)}", (positive[-1] * 2, plain), textcoords="offset points",
+            xytext=(-3, 3), ha="right", va="bottom", color="grey",
+        )  # fmt: skip
         shown = [*norms, plain]
     ax.set(xscale="log", xlabel="λ (log scale)", ylabel="Σ w² (log scale)")
     # Room above and below, so that no point or line lies on the frame or under a label.
-    ax.set_ylim(min(shown) / 3, max(shown) * 3)
+    ax.set_ylim(min(shown) / 3, max(shown) * 4)
     ax.set_xlim(positive[0] / 4, positive[-1] * 2)
     plots.log_axis(ax)  # the norm falls by orders of magnitude: each step shows
     ax.set_xticks(positive, [f"{l2_lambda:g}" for l2_lambda in positive])
     ax.xaxis.set_minor_locator(plt.NullLocator())  # the ticks name the lambdas, no others
-    plots.legend_below(fig, columns=2)
     return fig
 
 

@@ -413,19 +413,20 @@ class RecurringSpike:
     """Task 2e: the update after which the losses of a run without shuffling spike.
 
     ``batch`` is the batch of the epoch (from 0) whose update the highest validation losses after
-    the first epoch follow. ``jumps`` holds, for every validation point after the first epoch that
-    follows that update, the loss on the whole training set there over the higher of its values
-    at the points on either side (`jump_ratios`); ``train_rises`` and ``val_rises`` how far the
-    training and the validation loss rise there above the higher of their neighbours
-    (`rises_above_neighbours`);
-    ``val_dips`` how far the validation accuracy falls there below the lower of its neighbours;
-    ``period`` is the number of steps between two such points. ``before`` and ``after`` are the
-    largest `jump_ratios` right after the updates on the batches before and after it (infinite
-    where no point follows them), and ``late`` the steps right after the next batch's update
-    where the training loss still rises beyond noise.
+    the first epoch follow. ``steps`` are the validation points after the first epoch that follow
+    that update (`steps_after_batch`); ``jumps`` holds, for each, the loss on the whole training
+    set there over the higher of its values at the points on either side (`jump_ratios`).
+    ``train_rises`` and ``val_rises`` say how far the training and the validation loss rise there
+    above the higher of their neighbours (`rises_above_neighbours`), ``val_dips`` how far the
+    validation accuracy falls there below the lower of its neighbours; ``period`` is the number
+    of steps between two such points. ``before`` and ``after`` are the largest `jump_ratios` right
+    after the updates on the batches before and after it (infinite where no point follows them),
+    and ``late`` the steps right after the next batch's update where the training loss still
+    rises beyond noise.
     """
 
     batch: int
+    steps: list[int]
     jumps: list[float]
     train_rises: list[Difference]
     val_rises: list[Difference]
@@ -470,7 +471,8 @@ def recurring_spike(run: RunRecord, peaks: int = 6) -> RecurringSpike:
     spikes = ([curve[s] for s in steps] for curve in (train, val, dips))
     before, after = (max(jump_ratios(run, batch + k), default=math.inf) for k in (-1, 1))
     late = [s for s in steps_after_batch(run, batch + 1) if train[s].rises]
-    return RecurringSpike(batch, jump_ratios(run, batch), *spikes, period, before, after, late)
+    jumps = jump_ratios(run, batch)
+    return RecurringSpike(batch, steps, jumps, *spikes, period, before, after, late)
 
 
 def rises_above_neighbours(run: RunRecord, key: str) -> list[tuple[int, Difference]]:
@@ -508,15 +510,16 @@ def rms_ratio(run: RunRecord, other: RunRecord) -> float:
     return math.sqrt(run["weight_norm"] / other["weight_norm"])
 
 
-def first_epoch_swings(run: RunRecord) -> tuple[int, float, int]:
+def first_epoch_swings(run: RunRecord) -> tuple[int, float, int, float]:
     """The validation loss of ``run`` in its first epoch: the step and value of its highest
-    point, and how many times it more than doubled from one validation point to the next."""
+    point, how many times it more than doubled from one validation point to the next, and its
+    value at the end of the epoch."""
     history = run["history"]
     inside = [i for i, epoch in enumerate(history["epoch"]) if epoch <= 1]
     losses = [history["val_loss"][i] for i in inside]
     peak = max(inside, key=lambda i: history["val_loss"][i])
     doublings = sum(b > 2 * a for a, b in pairwise(losses))
-    return history["step"][peak], history["val_loss"][peak], doublings
+    return history["step"][peak], history["val_loss"][peak], doublings, losses[-1]
 
 
 def loss_sd(run: RunRecord, split: str) -> float:
@@ -719,9 +722,9 @@ def rises_beyond_noise(runs: Sequence[RunRecord], images: int) -> bool:
 
 def lambda_table(runs: Sequence[RunRecord]) -> str:
     """Task 4's table: per L2 strength, where the run stopped, the step whose weights it
-    restored, and their accuracies and sum(w^2)."""
+    restored, and their accuracies, sum(w^2) and L2 norm (its square root)."""
     header = [r"$\lambda$", "Stopped after (epochs)", "Restored step", "Train acc.", "Val. acc.",
-              "Test acc.", r"$\sum w^2$"]  # fmt: skip
+              "Test acc.", r"$\sum w^2$", r"$\lVert w \rVert$"]  # fmt: skip
     rows = [
         [
             l2_lambda(r),
@@ -731,10 +734,11 @@ def lambda_table(runs: Sequence[RunRecord]) -> str:
             percent(r["val_accuracy"]),
             percent(r["test_accuracy"]),
             number(r["weight_norm"]),
+            number(math.sqrt(r["weight_norm"])),
         ]
         for r in runs
     ]
-    return table(header, rows, align="rrrrrrr")
+    return table(header, rows, align="rrrrrrrr")
 
 
 # ---------------------------------------------------------------- Task 5
