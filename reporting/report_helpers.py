@@ -510,22 +510,29 @@ def rms_ratio(run: RunRecord, other: RunRecord) -> float:
     return math.sqrt(run["weight_norm"] / other["weight_norm"])
 
 
-def first_epoch_swings(run: RunRecord) -> tuple[int, float, int, float]:
-    """The validation loss of ``run`` in its first epoch: the step and value of its highest
-    point, how many times it more than doubled from one validation point to the next, and its
-    value at the end of the epoch."""
+def first_epoch_swings(run: RunRecord) -> tuple[list[int], float, float]:
+    """The validation loss of ``run`` in its first epoch: the steps at which it more than doubled
+    from one validation point to the next, its highest value, and its value at the epoch's end."""
     history = run["history"]
     inside = [i for i, epoch in enumerate(history["epoch"]) if epoch <= 1]
     losses = [history["val_loss"][i] for i in inside]
-    peak = max(inside, key=lambda i: history["val_loss"][i])
-    doublings = sum(b > 2 * a for a, b in pairwise(losses))
-    return history["step"][peak], history["val_loss"][peak], doublings, losses[-1]
+    doubled = [
+        history["step"][i]
+        for i, (a, b) in zip(inside[1:], pairwise(losses), strict=True)
+        if b > 2 * a
+    ]
+    return doubled, max(losses), losses[-1]
 
 
 def loss_sd(run: RunRecord, split: str) -> float:
     """The standard deviation of the images' own losses on ``split``: the SE of the mean loss
     times the square root of the number of images (the noise rule's sigma)."""
     return run[f"{split}_loss_se"] * math.sqrt(run["split_sizes"][split])
+
+
+def first_steps_after_batch(run: RunRecord, batch: int, count: int = 2) -> str:
+    """The first ``count`` of `steps_after_batch` for the text: ``"49, 235"``."""
+    return ", ".join(integer(step) for step in steps_after_batch(run, batch)[:count])
 
 
 def steps_after_batch(run: RunRecord, batch: int) -> list[int]:
@@ -663,6 +670,12 @@ class Difference:
     def rises(self) -> bool:
         """Whether a is higher than b by a finding."""
         return self.counts and self.value > 0
+
+    @property
+    def narrowly(self) -> bool:
+        """Whether it counts, but by less than a quarter of the threshold: a call that a rougher
+        SE could turn."""
+        return self.threshold < abs(self.value) < 1.25 * self.threshold
 
 
 def accuracy_difference(a: float, a_images: int, b: float, b_images: int) -> Difference:
