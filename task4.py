@@ -185,7 +185,7 @@ def plot_validation_accuracy(runs: dict[float, Run]) -> plt.Figure:
 def plot_weight_norms(runs: dict[float, Run]) -> plt.Figure:
     """sum(w^2) against lambda, both on log axes, each point with its value, and lambda = 0 as a
     dashed horizontal line, named where it ends (no legend row: the figure stays short)."""
-    fig, (ax,) = plots.titled_figure("Task 4e: squared L2 norm of the weights per λ", height=1.8)
+    fig, (ax,) = plots.titled_figure("Task 4e: squared L2 norm of the weights per λ", height=1.65)
     positive = sorted(l2_lambda for l2_lambda in runs if l2_lambda > 0)
     norms = [runs[l2_lambda].record["weight_norm"] for l2_lambda in positive]
     ax.plot(positive, norms, marker="o")
