@@ -246,7 +246,7 @@ def loss_and_accuracy(
 
 # compare_runs' colours name the runs, the panels the sets: the first run in the validation colour
 # of the other figures (Figure 2's first run is theirs), the others in colours no other figure uses.
-COMPARISON_COLOURS = ("C1", "C4", "C2", "C5")
+COMPARISON_COLOURS = ("C5", "C4", "C2", "C1")  # brown and purple first: not the sets' colours
 
 # compare_runs' panels: what each shows, its title and its scale.
 COMPARED = (

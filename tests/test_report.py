@@ -130,7 +130,7 @@ def test_text_carries_the_numbers_of_the_results(
     test_images = sum(map(sum, finals[0]["test_confusion"]))
     assert f"the {rh.integer(test_images)} official test images" in text
     stopped = rh.load_task("task2").run("early_stopping")
-    assert f"ends training after {rh.integer(stopped['steps'])} steps" in text
+    assert f"ends training at step {rh.integer(stopped['steps'])}" in text
     figures = {path.name for path in quick_outputs[0].iterdir()}
     shown_figures = set(re.findall(r"(task\w+\.png)", text))
     assert shown_figures and shown_figures <= figures
