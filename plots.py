@@ -46,8 +46,11 @@ plt.rcParams.update(
 
 def trailing_mean(values: np.ndarray, window: int) -> np.ndarray:
     """The mean of each `window` consecutive values, one per full window: entry i averages
-    values[i : i + window] and belongs to the last of them."""
-    return np.convolve(np.asarray(values, dtype=float), np.ones(window) / window, mode="valid")
+    values[i : i + window] and belongs to the last of them (none when there are fewer values)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < window:
+        return values[:0]
+    return np.convolve(values, np.ones(window) / window, mode="valid")
 
 
 def titled_figure(

@@ -147,3 +147,11 @@ def test_accuracy_ticks_are_apart_and_inside(low: float, high: float) -> None:
     assert len(ticks) >= 3
     assert all(low <= t <= high for t in ticks)
     assert all(a - b >= span / 6 for a, b in itertools.pairwise(positions))
+
+
+def test_the_batch_mean_covers_whole_epochs_only() -> None:
+    """The dashed batch mean starts where a whole epoch of batches lies behind it; a run shorter
+    than an epoch has none (and plots nothing rather than failing)."""
+    values = np.arange(5.0)
+    assert plots.trailing_mean(values, 3).tolist() == [1.0, 2.0, 3.0]
+    assert plots.trailing_mean(values[:2], 3).size == 0
