@@ -247,9 +247,9 @@ def loss_and_accuracy(
     return fig
 
 
-# compare_runs' colours name the runs, the panels the sets: the first run in the validation colour
-# of the other figures (Figure 2's first run is theirs), the others in colours no other figure uses.
-COMPARISON_COLOURS = ("C5", "C4", "C2", "C1")  # brown and purple first: not the sets' colours
+# compare_runs' colours name the runs, the panels the sets: the runs first take colours that no
+# set of the other figures uses (brown, purple, green), so that a run is not read as a set.
+COMPARISON_COLOURS = ("C5", "C4", "C2", "C1")
 
 # compare_runs' panels: what each shows, its title and its scale.
 COMPARED = (

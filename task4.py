@@ -207,8 +207,7 @@ def plot_weight_norms(runs: dict[float, Run]) -> plt.Figure:
     # Room above and below, so that no point or line lies on the frame or under a label.
     ax.set_ylim(min(shown) / 3, max(shown) * 4)
     ax.set_xlim(positive[0] / 4, positive[-1] * 2)
-    ax.set_yscale("log")  # the norm falls by orders of magnitude: each step shows
-    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda value, _: f"{value:g}"))
+    plots.log_axis(ax)  # the norm falls by orders of magnitude: each step shows
     ax.yaxis.set_minor_formatter(plt.NullFormatter())  # powers of ten only: a short axis
     ax.set_xticks(positive, [f"{l2_lambda:g}" for l2_lambda in positive])
     ax.xaxis.set_minor_locator(plt.NullLocator())  # the ticks name the lambdas, no others

@@ -149,14 +149,13 @@ def hundredths(
     return (decimal(fraction) * 100).quantize(Decimal(1).scaleb(-decimals), rounding)
 
 
-def percent(fraction: float, decimals: int = 2, bound: str | None = None) -> str:
-    """A fraction as a percentage: ``0.97531`` -> ``97.53%``; a ``bound`` rounds as `ROUNDING`
-    says.
+def percent(fraction: float, decimals: int = 2) -> str:
+    """A fraction as a percentage: ``0.97531`` -> ``97.53%``.
 
     Rounded down near 100 %, so that a score short of perfect never reads as perfect:
     ``0.99995`` -> ``99.99%``.
     """
-    shown = hundredths(fraction, decimals, ROUNDING[bound])
+    shown = hundredths(fraction, decimals)
     if fraction < 1 and shown >= 100:
         shown = hundredths(fraction, decimals, ROUND_DOWN)
     return f"{shown}%"

@@ -329,7 +329,3 @@ def test_a_bound_is_rounded_away_from_what_it_bounds() -> None:
     assert rh.decimals(0.0295, 3, bound="lower") == "0.029" and rh.decimals(0.0295, 3) == "0.030"
     assert rh.decimals(float("inf"), 2, bound="upper") == "inf"
     assert rh.points(0.010501, "upper") == "1.06" and rh.points(0.010599, "lower") == "1.05"
-    assert (
-        rh.percent(0.96409, bound="lower") == "96.40%"
-        and rh.percent(0.96523, bound="upper") == "96.53%"
-    )
